@@ -1,0 +1,334 @@
+// Transcendental functions that round the same way on every device.
+//
+// glibc, SLEEF and CUDA's libdevice each compute expf/logf/sinf to within an ulp or two, but not
+// to the SAME ulp, so a sample drawn by comparing a random word with sigmoid(x) would differ
+// between CPU and GPU once in a few million draws. Everything here is built from IEEE-754
+// operations that are correctly rounded everywhere (+, -, *, /, sqrt, rint) in a fixed order,
+// never contracted into FMAs (device code uses the explicit _rn intrinsics; host code is built
+// with -ffp-contract=off), so CPU and CUDA produce identical bits. Accuracy is within a few ulp,
+// which tests/test_portable_math.py checks against torch's float64 functions.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "dgm_fast/philox.h"
+
+namespace dgm_fast {
+namespace pm {
+
+// ---- correctly rounded primitives ------------------------------------------------------------
+
+DGM_HD float add(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+DGM_HD double add(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+DGM_HD float mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DGM_HD double mul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DGM_HD float div(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+DGM_HD double div(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __ddiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+DGM_HD float sqrt_rn(float a) {
+#if defined(__CUDA_ARCH__)
+  return __fsqrt_rn(a);
+#else
+  return std::sqrt(a);
+#endif
+}
+DGM_HD double sqrt_rn(double a) {
+#if defined(__CUDA_ARCH__)
+  return __dsqrt_rn(a);
+#else
+  return std::sqrt(a);
+#endif
+}
+DGM_HD float rint_(float a) {
+#if defined(__CUDA_ARCH__)
+  return rintf(a);
+#else
+  return std::nearbyint(a);
+#endif
+}
+DGM_HD double rint_(double a) {
+#if defined(__CUDA_ARCH__)
+  return rint(a);
+#else
+  return std::nearbyint(a);
+#endif
+}
+template <typename T>
+DGM_HD T sub(T a, T b) {
+  return add(a, -b);
+}
+
+DGM_HD uint32_t bits_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof(u));
+  return u;
+}
+DGM_HD uint64_t bits_of(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof(u));
+  return u;
+}
+DGM_HD float float_from_bits(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof(x));
+  return x;
+}
+DGM_HD double double_from_bits(uint64_t u) {
+  double x;
+  memcpy(&x, &u, sizeof(x));
+  return x;
+}
+
+// 2^k as a normal number; k must lie in the normal exponent range.
+DGM_HD float pow2(int k, float) { return float_from_bits(static_cast<uint32_t>(k + 127) << 23); }
+DGM_HD double pow2(int k, double) {
+  return double_from_bits(static_cast<uint64_t>(k + 1023) << 52);
+}
+
+// Horner's rule, highest coefficient first.
+template <typename T, int N>
+DGM_HD T horner(T x, const T (&c)[N]) {
+  T acc = c[0];
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int i = 1; i < N; ++i) acc = add(mul(acc, x), c[i]);
+  return acc;
+}
+
+// ---- per-precision constants and polynomials ---------------------------------------------------
+
+template <typename T>
+struct Consts;
+
+template <>
+struct Consts<float> {
+  static constexpr float kLog2e = 1.44269504088896341f;
+  // ln 2 split so that k * kLn2Hi is exact for every k an exp or log can produce.
+  static constexpr float kLn2Hi = 6.93145751953125e-01f;
+  static constexpr float kLn2Lo = 1.42860682030941723212e-06f;
+  static constexpr float kExpOverflow = 88.72283935546875f;        // largest x with finite exp
+  static constexpr float kExpUnderflow = -103.97208404541015625f;  // below: exp(x) rounds to 0
+  static constexpr float kSqrt2 = 1.41421353816986083984f;
+  static constexpr float kHalfPi = 1.57079632679489661923f;
+  static constexpr int kMantBits = 23;
+  static constexpr int kExpBias = 127;
+  static constexpr float kMinNormal = 1.17549435082228750797e-38f;
+};
+
+template <>
+struct Consts<double> {
+  static constexpr double kLog2e = 1.44269504088896338700e+00;
+  static constexpr double kLn2Hi = 6.93147180369123816490e-01;
+  static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  static constexpr double kExpOverflow = 7.09782712893383973096e+02;
+  static constexpr double kExpUnderflow = -7.45133219101941108420e+02;
+  static constexpr double kSqrt2 = 1.41421356237309514547e+00;
+  static constexpr double kHalfPi = 1.57079632679489655800e+00;
+  static constexpr int kMantBits = 52;
+  static constexpr int kExpBias = 1023;
+  static constexpr double kMinNormal = 2.22507385850720138309e-308;
+};
+
+// exp(r) on |r| <= ln2/2 by its Taylor series: to r^7 in float (truncation < 6e-9 relative),
+// to r^13 in double (< 5e-18).
+DGM_HD float exp_poly(float r) {
+  const float c[] = {1.f / 5040, 1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f};
+  return horner(r, c);
+}
+DGM_HD double exp_poly(double r) {
+  const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
+                      1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
+                      1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
+                      1.0 / 24.0,         1.0 / 6.0,         0.5,
+                      1.0,                1.0};
+  return horner(r, c);
+}
+
+// log(m) = f * P(f^2) with f = (m-1)/(m+1), |f| <= 0.1716: the atanh series 2/(2j+1).
+DGM_HD float log_poly(float f2) {
+  const float c[] = {2.f / 9, 2.f / 7, 2.f / 5, 2.f / 3, 2.f};
+  return horner(f2, c);
+}
+DGM_HD double log_poly(double f2) {
+  const double c[] = {2.0 / 21, 2.0 / 19, 2.0 / 17, 2.0 / 15, 2.0 / 13, 2.0 / 11,
+                      2.0 / 9,  2.0 / 7,  2.0 / 5,  2.0 / 3,  2.0};
+  return horner(f2, c);
+}
+
+// sin(a) = a * S(a^2) and cos(a) = C(a^2) on |a| <= pi/4, Taylor series.
+DGM_HD float sin_poly(float a2) {
+  const float c[] = {1.f / 362880, -1.f / 5040, 1.f / 120, -1.f / 6, 1.f};
+  return horner(a2, c);
+}
+DGM_HD double sin_poly(double a2) {
+  const double c[] = {1.0 / 355687428096000.0, -1.0 / 1307674368000.0, 1.0 / 6227020800.0,
+                      -1.0 / 39916800.0,       1.0 / 362880.0,         -1.0 / 5040.0,
+                      1.0 / 120.0,             -1.0 / 6.0,             1.0};
+  return horner(a2, c);
+}
+DGM_HD float cos_poly(float a2) {
+  const float c[] = {-1.f / 3628800, 1.f / 40320, -1.f / 720, 1.f / 24, -0.5f, 1.f};
+  return horner(a2, c);
+}
+DGM_HD double cos_poly(double a2) {
+  const double c[] = {1.0 / 6402373705728000.0, -1.0 / 20922789888000.0, 1.0 / 87178291200.0,
+                      -1.0 / 479001600.0,       1.0 / 3628800.0,         -1.0 / 40320.0,
+                      1.0 / 720.0,              -1.0 / 24.0,             -0.5,
+                      1.0};
+  return horner(a2, c);
+}
+
+// ---- functions -----------------------------------------------------------------------------
+
+template <typename T>
+DGM_HD T exp(T x) {
+  using C = Consts<T>;
+  if (!(x == x)) return x;  // NaN
+  if (x > C::kExpOverflow) return std::numeric_limits<T>::infinity();
+  if (x < C::kExpUnderflow) return T(0);
+  const T kf = rint_(mul(x, C::kLog2e));
+  const T r = sub(sub(x, mul(kf, C::kLn2Hi)), mul(kf, C::kLn2Lo));
+  const T p = exp_poly(r);
+  // Scale by 2^k in two exact steps so that results in the subnormal range round only once.
+  const int k = static_cast<int>(kf);
+  const int k1 = k / 2;
+  return mul(mul(p, pow2(k1, T())), pow2(k - k1, T()));
+}
+
+template <typename T>
+DGM_HD T log(T x) {
+  using C = Consts<T>;
+  if (!(x > T(0))) {
+    if (x == T(0)) return -std::numeric_limits<T>::infinity();
+    return std::numeric_limits<T>::quiet_NaN();  // negative or NaN
+  }
+  if (x == std::numeric_limits<T>::infinity()) return x;
+  int e_adjust = 0;
+  if (x < C::kMinNormal) {  // subnormal: scale into the normal range (exact)
+    x = mul(x, pow2(C::kMantBits, T()));
+    e_adjust = -C::kMantBits;
+  }
+  const auto bits = bits_of(x);
+  using U = decltype(bits);
+  const U mant_mask = (U(1) << C::kMantBits) - 1;
+  int e = static_cast<int>(bits >> C::kMantBits) - C::kExpBias + e_adjust;
+  T m;
+  {
+    const U one_bits = U(C::kExpBias) << C::kMantBits;
+    U mb = (bits & mant_mask) | one_bits;
+    memcpy(&m, &mb, sizeof(m));
+  }
+  if (m > C::kSqrt2) {
+    m = mul(m, T(0.5));
+    e += 1;
+  }
+  const T f = div(sub(m, T(1)), add(m, T(1)));
+  const T log_m = mul(f, log_poly(mul(f, f)));
+  const T ef = static_cast<T>(e);
+  return add(mul(ef, C::kLn2Hi), add(mul(ef, C::kLn2Lo), log_m));
+}
+
+// sin(2*pi*u) and cos(2*pi*u) for u in [0, 1).
+template <typename T>
+DGM_HD void sincos_2pi(T u, T* s, T* c) {
+  using C = Consts<T>;
+  const T t = mul(u, T(4));
+  const T q = rint_(t);
+  const T a = mul(sub(t, q), C::kHalfPi);  // |a| <= pi/4
+  const T a2 = mul(a, a);
+  const T sa = mul(a, sin_poly(a2));
+  const T ca = cos_poly(a2);
+  switch (static_cast<int>(q) & 3) {
+    case 0: *s = sa; *c = ca; break;
+    case 1: *s = ca; *c = -sa; break;
+    case 2: *s = -sa; *c = -ca; break;
+    default: *s = -ca; *c = sa; break;
+  }
+}
+
+// The logistic function, evaluated on the side where exp cannot overflow.
+template <typename T>
+DGM_HD T sigmoid(T x) {
+  if (x >= T(0)) return div(T(1), add(T(1), exp(-x)));
+  const T e = exp(x);
+  return div(e, add(T(1), e));
+}
+
+// A Bernoulli(p) decision from one 32-bit word: the word is below round(p * 2^32), so
+// P(1) equals p to within 2^-33 and p = 0, p = 1 are exact.
+DGM_HD bool bernoulli_from_word(float p, uint32_t word) {
+  const float scaled = mul(p, 4294967296.0f);  // exact: a power-of-two scale
+  return static_cast<uint64_t>(word) < static_cast<uint64_t>(rint_(scaled));
+}
+DGM_HD bool bernoulli_from_word(double p, uint32_t word) {
+  const double scaled = mul(p, 4294967296.0);
+  return static_cast<uint64_t>(word) < static_cast<uint64_t>(rint_(scaled));
+}
+
+// Uniform variates: (0, 1] for the logarithm of Box-Muller, [0, 1) for the angle.
+DGM_HD float uniform_open0(uint32_t w, float) {
+  return mul(add(static_cast<float>(w), 1.0f), 2.3283064365386963e-10f);  // * 2^-32
+}
+DGM_HD float uniform_open1(uint32_t w, float) {
+  return mul(static_cast<float>(w >> 8), 5.9604644775390625e-08f);  // 24 bits * 2^-24
+}
+DGM_HD double uniform_open0(uint32_t hi, uint32_t lo, double) {
+  const uint64_t k = ((static_cast<uint64_t>(hi) << 32) | lo) >> 11;  // 53 bits
+  return mul(static_cast<double>(k + 1), 1.1102230246251565e-16);   // * 2^-53
+}
+DGM_HD double uniform_open1(uint32_t hi, uint32_t lo, double) {
+  const uint64_t k = ((static_cast<uint64_t>(hi) << 32) | lo) >> 11;
+  return mul(static_cast<double>(k), 1.1102230246251565e-16);
+}
+
+// Box-Muller: two standard normals from two uniforms.
+template <typename T>
+DGM_HD void box_muller(T u_open0, T u_open1, T* z0, T* z1) {
+  const T r = sqrt_rn(mul(T(-2), log(u_open0)));
+  T s, c;
+  sincos_2pi(u_open1, &s, &c);
+  *z0 = mul(r, c);
+  *z1 = mul(r, s);
+}
+
+}  // namespace pm
+}  // namespace dgm_fast

@@ -1,0 +1,55 @@
+// Per-element bodies of the samplers, shared verbatim by the CPU loops (csrc/cpu) and the CUDA
+// kernels (cuda/), so that both compute the same function of (seed, offset, element index).
+#pragma once
+
+#include <cstdint>
+
+#include "dgm_fast/philox.h"
+#include "dgm_fast/portable_math.h"
+
+namespace dgm_fast {
+
+// Standard normals from one Philox block: element i of a call uses block i / kNormalsPerBlock.
+// float: four words -> two Box-Muller pairs (32-bit uniforms, tails to 6.66 sigma).
+// double: four words -> one pair of 53-bit uniforms (tails to 8.57 sigma).
+template <typename acc_t>
+struct NormalsPerBlock;
+template <>
+struct NormalsPerBlock<float> {
+  static constexpr int value = 4;
+};
+template <>
+struct NormalsPerBlock<double> {
+  static constexpr int value = 2;
+};
+
+DGM_HD void normals_from_block(const Words4& r, float (&z)[4]) {
+  pm::box_muller(pm::uniform_open0(r.w[0], 0.f), pm::uniform_open1(r.w[1], 0.f), &z[0], &z[1]);
+  pm::box_muller(pm::uniform_open0(r.w[2], 0.f), pm::uniform_open1(r.w[3], 0.f), &z[2], &z[3]);
+}
+DGM_HD void normals_from_block(const Words4& r, double (&z)[2]) {
+  pm::box_muller(pm::uniform_open0(r.w[0], r.w[1], 0.0), pm::uniform_open1(r.w[2], r.w[3], 0.0),
+                 &z[0], &z[1]);
+}
+
+// One Bernoulli draw from a logit. Returns the probability; writes the sample (0 or 1) to
+// *sample. A NaN logit gives a NaN probability and a NaN sample: the CUDA path cannot raise
+// without a device synchronisation, so it propagates; the CPU path counts and raises.
+template <typename acc_t>
+DGM_HD acc_t bernoulli_logit_draw(acc_t logit, uint32_t word, acc_t* sample) {
+  const acc_t p = pm::sigmoid(logit);
+  if (!(p == p)) {
+    *sample = p;
+    return p;
+  }
+  *sample = pm::bernoulli_from_word(p, word) ? acc_t(1) : acc_t(0);
+  return p;
+}
+
+// z = mu + exp(log_var / 2) * eps, rounded identically everywhere.
+template <typename acc_t>
+DGM_HD acc_t reparam(acc_t mu, acc_t log_var, acc_t eps) {
+  return pm::add(mu, pm::mul(pm::exp(pm::mul(log_var, acc_t(0.5))), eps));
+}
+
+}  // namespace dgm_fast

@@ -1,0 +1,11 @@
+"""dgm_fast: native (C++/CUDA) training and sampling for deep generative models on PyTorch."""
+
+from __future__ import annotations
+
+from . import _extension  # loads the kernels; must come before the op wrappers
+from . import ops, reference
+from ._build import build_info
+
+__version__: str = _extension.BUILD_INFO["version"]
+
+__all__ = ["build_info", "ops", "reference", "__version__"]

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import torch
+
+from . import _extension
+
+
+def build_info() -> dict:
+    """What this installation of dgm_fast was compiled with, and what it runs with now.
+
+    Keys: ``version``, ``torch_version`` (built against), ``torch_runtime_version``,
+    ``cuda`` (CUDA kernels compiled in), ``cuda_architectures``, ``cuda_toolkit``,
+    ``cuda_available`` (a GPU is usable now), ``num_threads`` (torch's intra-op threads, which
+    the CPU kernels use) and ``parallel_backend``.
+    """
+    info = dict(_extension._C.build_info())  # num_threads is read now, not at import
+    info["torch_runtime_version"] = torch.__version__
+    info["cuda_available"] = torch.cuda.is_available()
+    return info
