@@ -5,11 +5,12 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/PhiloxUtils.cuh>
 #include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <mutex>
@@ -30,10 +31,15 @@ at::PhiloxCudaState next_cuda_philox(const std::optional<at::Generator>& generat
   return gen->philox_cuda_state(kOffsetPerCall);
 }
 
+// Grid size for a grid-stride loop over `work_items` threads' worth of work: enough blocks to
+// fill the device, no more (the device is the current one; the callers hold a device guard).
 int blocks_for(int64_t work_items) {
-  const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  int device = 0;
+  int sms = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t wanted = (work_items + kThreads - 1) / kThreads;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, sms * 16)));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{sms} * 16)));
 }
 
 template <typename scalar_t>
@@ -120,7 +126,7 @@ std::tuple<at::Tensor, at::Tensor> bernoulli_logits_cuda(const at::Tensor& logit
   const int64_t width = has_bias ? b.numel() : 1;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "bernoulli_logits_cuda", [&] {
     bernoulli_logits_kernel<scalar_t><<<blocks_for((n + 3) / 4), kThreads, 0,
-                                        at::cuda::getCurrentCUDAStream()>>>(
+                                        c10::cuda::getCurrentCUDAStream()>>>(
         x.const_data_ptr<scalar_t>(), has_bias ? b.const_data_ptr<scalar_t>() : nullptr,
         sample.mutable_data_ptr<scalar_t>(),
         return_probs ? probs.mutable_data_ptr<scalar_t>() : nullptr, n, width, philox);
@@ -144,7 +150,7 @@ std::tuple<at::Tensor, at::Tensor> normal_reparam_cuda(const at::Tensor& mu,
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, m.scalar_type(), "normal_reparam_cuda", [&] {
     constexpr int kPer = NormalsPerBlock<at::opmath_type<scalar_t>>::value;
     normal_reparam_kernel<scalar_t><<<blocks_for((n + kPer - 1) / kPer), kThreads, 0,
-                                      at::cuda::getCurrentCUDAStream()>>>(
+                                      c10::cuda::getCurrentCUDAStream()>>>(
         m.const_data_ptr<scalar_t>(), lv.const_data_ptr<scalar_t>(),
         z.mutable_data_ptr<scalar_t>(), eps.mutable_data_ptr<scalar_t>(), n, philox);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -160,7 +166,7 @@ at::Tensor uniform_bits_cuda(at::IntArrayRef size, std::optional<at::Generator> 
   const int64_t n = out.numel();
   if (n == 0) return out;
   const at::PhiloxCudaState philox = next_cuda_philox(generator, out.device());
-  uniform_bits_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+  uniform_bits_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
       out.mutable_data_ptr<uint32_t>(), n, philox);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;

@@ -17,10 +17,16 @@ except ImportError as exc:  # most often: built against another torch (undefined
         + _REBUILD
     ) from exc
 
-BUILD_INFO: dict = dict(_C.build_info())
 
-if BUILD_INFO["torch_version"] != torch.__version__:
-    raise ImportError(
-        f"dgm_fast was built against torch {BUILD_INFO['torch_version']} but torch "
-        f"{torch.__version__} is installed; its kernels would not match torch's ABI. " + _REBUILD
-    )
+
+def check_torch_version(built_against: str, running: str) -> None:
+    """Raises ImportError unless the extension was built against the running torch."""
+    if built_against != running:
+        raise ImportError(
+            f"dgm_fast was built against torch {built_against} but torch {running} is "
+            "installed; its kernels would not match torch's ABI. " + _REBUILD
+        )
+
+
+BUILD_INFO: dict = dict(_C.build_info())
+check_torch_version(BUILD_INFO["torch_version"], torch.__version__)

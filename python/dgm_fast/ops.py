@@ -23,6 +23,24 @@ __all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits"]
 _lib = torch.ops.dgm_fast
 
 
+def _check_generator(generator: torch.Generator | None, tensor: torch.Tensor, op: str) -> None:
+    if generator is not None and generator.device.type != tensor.device.type:
+        raise ValueError(
+            f"{op}: the generator is on {generator.device} but the input is on "
+            f"{tensor.device}; pass a torch.Generator(device='{tensor.device.type}')"
+        )
+
+
+def _check_same_device(a: torch.Tensor, b: torch.Tensor, op: str, name_a: str, name_b: str):
+    # The native kernels check this too; the fake kernels need it because a meta tensor among
+    # CPU tensors would otherwise route the whole call to them and return meta tensors.
+    torch._check(
+        a.device == b.device,
+        lambda: f"{op}: {name_a} is on {a.device} but {name_b} is on {b.device}; "
+        "move both to the same device",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # bernoulli_logits
 
@@ -50,6 +68,7 @@ def bernoulli_logits(
     A NaN logit raises on the CPU. On CUDA it yields NaN in ``sample`` and ``probs`` instead,
     because raising would need a device synchronisation.
     """
+    _check_generator(generator, logits, "bernoulli_logits")
     sample, probs = _lib.bernoulli_logits(
         logits, bias, generator=generator, return_probs=return_probs
     )
@@ -58,6 +77,8 @@ def bernoulli_logits(
 
 @torch.library.register_fake("dgm_fast::bernoulli_logits")
 def _bernoulli_logits_fake(logits, bias=None, *, generator=None, return_probs=False):
+    if bias is not None:
+        _check_same_device(logits, bias, "bernoulli_logits", "logits", "bias")
     torch._check(
         bias is None or (bias.dim() == 1 and bias.shape[0] == logits.shape[-1]),
         lambda: f"bernoulli_logits: bias must have shape [{logits.shape[-1]}], got {list(bias.shape)}",
@@ -116,11 +137,13 @@ def normal_reparam(
         ``(z, eps)`` with ``eps ~ N(0, 1)`` (Box-Muller from Philox words). ``z`` is
         differentiable in ``mu`` and ``log_var``; ``eps`` is not differentiable.
     """
+    _check_generator(generator, mu, "normal_reparam")
     return _lib.normal_reparam(mu, log_var, generator=generator)
 
 
 @torch.library.register_fake("dgm_fast::normal_reparam")
 def _normal_reparam_fake(mu, log_var, *, generator=None):
+    _check_same_device(mu, log_var, "normal_reparam", "mu", "log_var")
     torch._check(
         mu.shape == log_var.shape,
         lambda: f"normal_reparam: mu and log_var must have the same shape, got "

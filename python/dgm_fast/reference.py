@@ -59,22 +59,28 @@ def philox_words(n: int, seed: int, offset: int) -> torch.Tensor:
     return philox4x32_10(counter, key).reshape(-1)[:n]
 
 
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def bernoulli_logits(
     logits: torch.Tensor, bias: torch.Tensor | None, words: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(sample, probs)``: probs = sigmoid(logits + bias) computed in float64; sample is 1 where
-    the word is below round(probs * 2^32). ``words``: the call's words, in element order."""
-    x = logits.double()
+    """``(sample, probs)``: probs = sigmoid(logits + bias), the sum formed in the op's compute
+    dtype (float64 for float64 inputs, float32 otherwise) and the sigmoid in float64; sample is 1
+    where the word is below round(probs * 2^32). ``words``: the call's words, in element order."""
+    x = logits.to(_compute_dtype(logits.dtype))
     if bias is not None:
-        x = x + bias.double()
-    probs = torch.sigmoid(x)
+        x = x + bias.to(x.dtype)
+    probs = torch.sigmoid(x.double())
     threshold = torch.round(probs * 2.0**32)
     sample = (words.reshape(x.shape).double() < threshold).to(logits.dtype)
     return sample, probs.to(logits.dtype)
 
 
 def normals_from_words(words: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """The ``n`` standard normals a call draws from its words, by Box-Muller in float64.
+    """The ``n`` standard normals a call with inputs of ``dtype`` draws from its words, computed by
+    Box-Muller in float64 and returned in float64.
 
     float32/bfloat16/float16: words (w0, w1) of each pair give u0 = (w0 + 1) / 2^32 and
     u1 = (w1 >> 8) / 2^24. float64: four words give u0 = (k0 + 1) / 2^53 and u1 = k1 / 2^53 with
@@ -82,7 +88,8 @@ def normals_from_words(words: torch.Tensor, n: int, dtype: torch.dtype) -> torch
     """
     w = words.to(torch.int64)
     if dtype == torch.float64:
-        k = ((w[0::2] << 32) | w[1::2]) >> 11  # 53-bit integers, two per Philox block
+        # 53-bit integers, two per Philox block (masked: int64 shifts are arithmetic)
+        k = (((w[0::2] << 32) | w[1::2]) >> 11) & ((1 << 53) - 1)
         u0 = (k[0::2].double() + 1.0) * 2.0**-53
         u1 = k[1::2].double() * 2.0**-53
     else:
@@ -92,7 +99,7 @@ def normals_from_words(words: torch.Tensor, n: int, dtype: torch.dtype) -> torch
     r = torch.sqrt(-2.0 * torch.log(u0))
     theta = 2.0 * torch.pi * u1
     z = torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1).reshape(-1)
-    return z[:n].to(dtype)
+    return z[:n]
 
 
 def normal_reparam(

@@ -1,0 +1,54 @@
+"""build_info, the command line, and the errors a broken installation gives."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import dgm_fast
+from dgm_fast import _extension
+
+
+def test_build_info():
+    info = dgm_fast.build_info()
+    assert info["version"] == dgm_fast.__version__
+    assert info["torch_version"] == torch.__version__ == info["torch_runtime_version"]
+    assert isinstance(info["cuda"], bool)
+    assert info["num_threads"] == torch.get_num_threads()
+    if info["cuda"]:
+        assert info["cuda_architectures"]
+
+
+def test_cli_info_json():
+    out = subprocess.run(
+        [sys.executable, "-m", "dgm_fast.cli", "info", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    info = json.loads(out)
+    assert info["version"] == dgm_fast.__version__ and "cuda" in info
+
+
+def test_version_mismatch_is_explained():
+    with pytest.raises(ImportError, match=r"built against torch 2\.0\.0 .*--no-build-isolation"):
+        _extension.check_torch_version("2.0.0", torch.__version__)
+    _extension.check_torch_version(torch.__version__, torch.__version__)
+
+
+@pytest.mark.skipif(dgm_fast.build_info()["cuda"], reason="this build has CUDA kernels")
+@pytest.mark.parametrize(
+    "op,args",
+    [
+        ("bernoulli_logits", (torch.zeros(3), None)),
+        ("normal_reparam", (torch.zeros(3), torch.zeros(3))),
+        ("uniform_bits", ([3],)),
+    ],
+)
+def test_cuda_op_in_a_cpu_only_build_says_what_to_do(op, args):
+    # No GPU here, so ask the dispatcher for the CUDA kernel directly, as a CUDA tensor would.
+    overload = getattr(torch.ops.dgm_fast, op).default
+    with pytest.raises(RuntimeError, match="has no CUDA kernels.*reinstall"):
+        overload.redispatch(torch._C.DispatchKeySet("CUDA"), *args)
