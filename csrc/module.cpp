@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <pybind11/pybind11.h>
 
+#include "sampler_loops.h"
+
 #if !defined(DGM_FAST_VERSION) || !defined(DGM_FAST_TORCH_VERSION)
 #error "the build defines DGM_FAST_VERSION and DGM_FAST_TORCH_VERSION"
 #endif
@@ -27,6 +29,7 @@ py::dict build_info() {
   info["cuda_architectures"] = "";
   info["cuda_toolkit"] = "";
 #endif
+  info["cpu_isa"] = dgm_fast::sampler_loops().isa;
   info["num_threads"] = at::get_num_threads();
   info["parallel_backend"] = at::get_parallel_info();
   return info;

@@ -54,15 +54,18 @@ __global__ void bernoulli_logits_kernel(const scalar_t* __restrict__ logits,  //
   for (int64_t block = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; block < n_blocks;
        block += int64_t(gridDim.x) * blockDim.x) {
     const Words4 r = philox_block(seed, offset, static_cast<uint64_t>(block));
+    int64_t col = bias != nullptr ? (block * 4) % width : 0;  // one division per 4 elements
 #pragma unroll
     for (int lane = 0; lane < 4; ++lane) {
       const int64_t i = block * 4 + lane;
       if (i >= n) break;
       acc_t v = static_cast<acc_t>(logits[i]);
-      if (bias != nullptr) v = pm::add(v, static_cast<acc_t>(bias[i % width]));
-      acc_t s;
-      const acc_t p = bernoulli_logit_draw(v, r.w[lane], &s);
-      sample[i] = static_cast<scalar_t>(s);
+      if (bias != nullptr) {
+        v = pm::add(v, static_cast<acc_t>(bias[col]));
+        col = (col + 1 == width) ? 0 : col + 1;
+      }
+      const acc_t p = pm::sigmoid(v);
+      sample[i] = static_cast<scalar_t>(bernoulli_sample(p, r.w[lane]));
       if (probs != nullptr) probs[i] = static_cast<scalar_t>(p);
     }
   }

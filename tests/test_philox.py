@@ -1,6 +1,7 @@
 """The Philox stream: known-answer vectors, the stream layout, where seeds and offsets come from,
 and independence of the thread count."""
 
+import os
 import subprocess
 import sys
 
@@ -118,14 +119,34 @@ print(h.hexdigest())
 """
 
 
-def test_results_do_not_depend_on_thread_count():
-    digests = {
-        threads: subprocess.run(
-            [sys.executable, "-c", _THREADS_SCRIPT.format(threads=threads)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        for threads in (1, 2, 5)
-    }
-    assert len(set(digests.values())) == 1, digests
+def _digest(threads: int, isa: str) -> str | None:
+    env = dict(os.environ, DGM_FAST_CPU_ISA=isa)
+    run = subprocess.run(
+        [sys.executable, "-c", _THREADS_SCRIPT.format(threads=threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if run.returncode != 0 and "does not support" in run.stderr:
+        return None  # this CPU lacks the instruction set
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_results_do_not_depend_on_thread_count_or_instruction_set():
+    # The CPU loops exist once per instruction set (baseline x86-64, AVX2, AVX-512); every
+    # variant and every thread count must give the same bits.
+    digests = {(t, isa): _digest(t, isa) for t in (1, 2, 5) for isa in ("default", "avx2", "avx512")}
+    ran = {k: v for k, v in digests.items() if v is not None}
+    assert ("default" in {isa for _, isa in ran}) and len(ran) >= 3
+    assert len(set(ran.values())) == 1, digests
+
+
+def test_forcing_an_unknown_instruction_set_is_an_error():
+    run = subprocess.run(
+        [sys.executable, "-c", "import torch, dgm_fast; dgm_fast.ops.uniform_bits(4)"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, DGM_FAST_CPU_ISA="sse9"),
+    )
+    assert run.returncode != 0 and "DGM_FAST_CPU_ISA must be default, avx2 or avx512" in run.stderr

@@ -1,8 +1,12 @@
-// CPU implementations of the samplers. Work is split over Philox blocks with at::parallel_for;
-// element i always takes word i of the call's stream, so results do not depend on the thread
-// count.
+// CPU implementations of the samplers.
+//
+// Work is split into chunks of kChunk elements over at::parallel_for; element i always takes
+// word i of the call's Philox stream, so results do not depend on the thread count. Inside a
+// chunk each stage (Philox words, sigmoid, comparison, Box-Muller, ...) runs as one vectorised
+// loop over local buffers (sampler_loops.h: one variant per instruction set, identical bits).
 #include <algorithm>
 #include <atomic>
+#include <type_traits>
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -13,12 +17,119 @@
 
 #include "dgm_fast/samplers.h"
 #include "philox_cpu_state.h"
+#include "sampler_loops.h"
 #include "sampler_checks.h"
 
 namespace dgm_fast {
 namespace {
 
-constexpr int64_t kGrainBlocks = 2048;  // 8192 elements per task
+constexpr int64_t kChunk = 1024;     // elements; a multiple of 4 (one Philox block)
+constexpr int64_t kGrainChunks = 8;  // chunks per parallel task
+
+// The loop variant for this CPU, per compute type.
+struct Loops {
+  const SamplerLoops& l = sampler_loops();
+  void sigmoid(float* v, int64_t n) const { l.sigmoid_f32(v, n); }
+  void sigmoid(double* v, int64_t n) const { l.sigmoid_f64(v, n); }
+  int64_t bernoulli(const float* p, const uint32_t* w, float* s, int64_t n) const {
+    return l.bernoulli_f32(p, w, s, n);
+  }
+  int64_t bernoulli(const double* p, const uint32_t* w, double* s, int64_t n) const {
+    return l.bernoulli_f64(p, w, s, n);
+  }
+  void normals(const uint32_t* w, int64_t blocks, float* z) const { l.normals_f32(w, blocks, z); }
+  void normals(const uint32_t* w, int64_t blocks, double* z) const { l.normals_f64(w, blocks, z); }
+  void reparam(const float* m, const float* lv, const float* e, float* z, int64_t n) const {
+    l.reparam_f32(m, lv, e, z, n);
+  }
+  void reparam(const double* m, const double* lv, const double* e, double* z, int64_t n) const {
+    l.reparam_f64(m, lv, e, z, n);
+  }
+};
+
+// ---- chunking ----------------------------------------------------------------------------------
+
+// The chunks of [0, n), in parallel: body(first_element, length).
+template <typename Body>
+void for_each_chunk(int64_t n, const Body& body) {
+  at::parallel_for(0, (n + kChunk - 1) / kChunk, kGrainChunks, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t first = c * kChunk;
+      body(first, std::min(kChunk, n - first));
+    }
+  });
+}
+
+template <typename To, typename From>
+void convert(const From* src, To* dst, int64_t len) {
+  for (int64_t i = 0; i < len; ++i) dst[i] = static_cast<To>(src[i]);
+}
+
+// One chunk of bernoulli_logits: elements [first, first + len). Returns the number of NaNs.
+template <typename scalar_t>
+int64_t bernoulli_chunk(const PhiloxSeedOffset& so, const scalar_t* logits, const scalar_t* bias,
+                        int64_t width, scalar_t* sample, scalar_t* probs, int64_t first,
+                        int64_t len) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const Loops loops;
+  alignas(64) uint32_t words[kChunk];
+  alignas(64) acc_t p[kChunk];
+  loops.l.philox_fill(so.seed, so.offset, static_cast<uint64_t>(first / 4), len, words);
+  const scalar_t* x = logits + first;
+  if (bias != nullptr) {  // row segments, so that the bias index needs no division
+    int64_t col = first % width;
+    for (int64_t i = 0; i < len;) {
+      const int64_t seg = std::min(len - i, width - col);
+      for (int64_t j = 0; j < seg; ++j)
+        p[i + j] = pm::add(static_cast<acc_t>(x[i + j]), static_cast<acc_t>(bias[col + j]));
+      i += seg;
+      col = 0;
+    }
+  } else {
+    convert(x, p, len);
+  }
+  loops.sigmoid(p, len);
+  int64_t nans;
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    nans = loops.bernoulli(p, words, sample + first, len);
+  } else {
+    alignas(64) acc_t s[kChunk];
+    nans = loops.bernoulli(p, words, s, len);
+    convert(s, sample + first, len);
+  }
+  if (probs != nullptr) convert(p, probs + first, len);
+  return nans;
+}
+
+// One chunk of normal_reparam: elements [first, first + len).
+template <typename scalar_t>
+void normal_reparam_chunk(const PhiloxSeedOffset& so, const scalar_t* mu, const scalar_t* log_var,
+                          scalar_t* z, scalar_t* eps, int64_t first, int64_t len) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int64_t kPer = NormalsPerBlock<acc_t>::value;
+  const int64_t n_blocks = (len + kPer - 1) / kPer;
+  alignas(64) uint32_t words[kChunk / kPer * 4];
+  alignas(64) acc_t normals[kChunk];
+  const Loops loops;
+  loops.l.philox_fill(so.seed, so.offset, static_cast<uint64_t>(first / kPer), 4 * n_blocks, words);
+  loops.normals(words, n_blocks, normals);
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    std::copy(normals, normals + len, eps + first);
+    loops.reparam(mu + first, log_var + first, normals, z + first, len);
+  } else {
+    // eps is rounded to the output dtype before z is formed, so that z = mu + std * eps holds
+    // for the eps the caller sees.
+    alignas(64) acc_t mu_c[kChunk], lv_c[kChunk], z_c[kChunk];
+    convert(normals, eps + first, len);
+    convert(eps + first, normals, len);
+    convert(mu + first, mu_c, len);
+    convert(log_var + first, lv_c, len);
+    loops.reparam(mu_c, lv_c, normals, z_c, len);
+    convert(z_c, z + first, len);
+  }
+}
+
+// ---- ops ---------------------------------------------------------------------------------------
 
 std::tuple<at::Tensor, at::Tensor> bernoulli_logits_cpu(const at::Tensor& logits,  // [..., H]
                                                         const std::optional<at::Tensor>& bias,  // [H]
@@ -37,30 +148,12 @@ std::tuple<at::Tensor, at::Tensor> bernoulli_logits_cpu(const at::Tensor& logits
   std::atomic<int64_t> nan_count{0};
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "bernoulli_logits_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* bp = has_bias ? b.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* sp = sample.mutable_data_ptr<scalar_t>();
     scalar_t* pp = return_probs ? probs.mutable_data_ptr<scalar_t>() : nullptr;
-    at::parallel_for(0, (n + 3) / 4, kGrainBlocks, [&](int64_t begin, int64_t end) {
-      int64_t nans = 0;
-      int64_t col = (begin * 4) % width;  // bias column, advanced without a division per element
-      for (int64_t block = begin; block < end; ++block) {
-        const Words4 r = philox_block(so.seed, so.offset, static_cast<uint64_t>(block));
-        const int64_t first = block * 4;
-        const int lanes = static_cast<int>(std::min<int64_t>(4, n - first));
-        for (int lane = 0; lane < lanes; ++lane) {
-          const int64_t i = first + lane;
-          acc_t v = static_cast<acc_t>(xp[i]);
-          if (bp != nullptr) v = pm::add(v, static_cast<acc_t>(bp[col]));
-          if (++col == width) col = 0;
-          acc_t s;
-          const acc_t p = bernoulli_logit_draw(v, r.w[lane], &s);
-          nans += (p != p);
-          sp[i] = static_cast<scalar_t>(s);
-          if (pp != nullptr) pp[i] = static_cast<scalar_t>(p);
-        }
-      }
+    for_each_chunk(n, [&](int64_t first, int64_t len) {
+      const int64_t nans = bernoulli_chunk(so, xp, bp, width, sp, pp, first, len);
       if (nans != 0) nan_count += nans;
     });
   });
@@ -83,47 +176,27 @@ std::tuple<at::Tensor, at::Tensor> normal_reparam_cpu(const at::Tensor& mu,     
   const PhiloxSeedOffset so = next_cpu_philox(generator);
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, m.scalar_type(), "normal_reparam_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    constexpr int kPer = NormalsPerBlock<acc_t>::value;
     const scalar_t* mp = m.const_data_ptr<scalar_t>();
     const scalar_t* lp = lv.const_data_ptr<scalar_t>();
     scalar_t* zp = z.mutable_data_ptr<scalar_t>();
     scalar_t* ep = eps.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, (n + kPer - 1) / kPer, kGrainBlocks, [&](int64_t begin, int64_t end) {
-      for (int64_t block = begin; block < end; ++block) {
-        acc_t normals[kPer];
-        normals_from_block(philox_block(so.seed, so.offset, static_cast<uint64_t>(block)), normals);
-        const int64_t first = block * kPer;
-        const int lanes = static_cast<int>(std::min<int64_t>(kPer, n - first));
-        for (int lane = 0; lane < lanes; ++lane) {
-          const int64_t i = first + lane;
-          // eps is rounded to the output dtype first, so that z = mu + std * eps holds for the
-          // eps the caller sees.
-          const scalar_t e = static_cast<scalar_t>(normals[lane]);
-          ep[i] = e;
-          zp[i] = static_cast<scalar_t>(reparam(static_cast<acc_t>(mp[i]),
-                                                static_cast<acc_t>(lp[i]), static_cast<acc_t>(e)));
-        }
-      }
+    for_each_chunk(n, [&](int64_t first, int64_t len) {
+      normal_reparam_chunk(so, mp, lp, zp, ep, first, len);
     });
   });
   return {z, eps};
 }
 
 at::Tensor uniform_bits_cpu(at::IntArrayRef size, std::optional<at::Generator> generator,
-                            std::optional<at::Device> device) {
+                            std::optional<at::Device> /*device: the CPU, chosen by dispatch*/) {
   at::Tensor out = at::empty(size, at::TensorOptions().dtype(at::kUInt32).device(at::kCPU));
   const int64_t n = out.numel();
   if (n == 0) return out;
   const PhiloxSeedOffset so = next_cpu_philox(generator);
   uint32_t* op = out.mutable_data_ptr<uint32_t>();
-  at::parallel_for(0, (n + 3) / 4, kGrainBlocks, [&](int64_t begin, int64_t end) {
-    for (int64_t block = begin; block < end; ++block) {
-      const Words4 r = philox_block(so.seed, so.offset, static_cast<uint64_t>(block));
-      const int64_t first = block * 4;
-      const int lanes = static_cast<int>(std::min<int64_t>(4, n - first));
-      for (int lane = 0; lane < lanes; ++lane) op[first + lane] = r.w[lane];
-    }
+  const SamplerLoops& loops = sampler_loops();
+  for_each_chunk(n, [&](int64_t first, int64_t len) {
+    loops.philox_fill(so.seed, so.offset, static_cast<uint64_t>(first / 4), len, op + first);
   });
   return out;
 }

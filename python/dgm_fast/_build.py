@@ -10,7 +10,8 @@ def build_info() -> dict:
 
     Keys: ``version``, ``torch_version`` (built against), ``torch_runtime_version``,
     ``cuda`` (CUDA kernels compiled in), ``cuda_architectures``, ``cuda_toolkit``,
-    ``cuda_available`` (a GPU is usable now), ``num_threads`` (torch's intra-op threads, which
+    ``cuda_available`` (a GPU is usable now), ``cpu_isa`` (the instruction set of the CPU
+    sampler loops in use: default, avx2 or avx512; DGM_FAST_CPU_ISA forces one), ``num_threads`` (torch's intra-op threads, which
     the CPU kernels use) and ``parallel_backend``.
     """
     info = dict(_extension._C.build_info())  # num_threads is read now, not at import

@@ -68,13 +68,13 @@ def bernoulli_logits(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(sample, probs)``: probs = sigmoid(logits + bias), the sum formed in the op's compute
     dtype (float64 for float64 inputs, float32 otherwise) and the sigmoid in float64; sample is 1
-    where the word is below round(probs * 2^32). ``words``: the call's words, in element order."""
+    where word + 1/2 <= probs * 2^32 (the word is below probs * 2^32 rounded half up).
+    ``words``: the call's words, in element order."""
     x = logits.to(_compute_dtype(logits.dtype))
     if bias is not None:
         x = x + bias.to(x.dtype)
     probs = torch.sigmoid(x.double())
-    threshold = torch.round(probs * 2.0**32)
-    sample = (words.reshape(x.shape).double() < threshold).to(logits.dtype)
+    sample = (words.reshape(x.shape).double() + 0.5 <= probs * 2.0**32).to(logits.dtype)
     return sample, probs.to(logits.dtype)
 
 

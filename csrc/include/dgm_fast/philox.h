@@ -17,8 +17,12 @@
 
 #include <cstdint>
 
+// Always inlined on the host too: the CPU loops are compiled once per instruction set, and an
+// out-of-line copy built for AVX-512 must never be shared with the baseline variant.
 #if defined(__CUDACC__)
 #define DGM_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define DGM_HD inline __attribute__((always_inline))
 #else
 #define DGM_HD inline
 #endif

@@ -3,7 +3,7 @@
 // glibc, SLEEF and CUDA's libdevice each compute expf/logf/sinf to within an ulp or two, but not
 // to the SAME ulp, so a sample drawn by comparing a random word with sigmoid(x) would differ
 // between CPU and GPU once in a few million draws. Everything here is built from IEEE-754
-// operations that are correctly rounded everywhere (+, -, *, /, sqrt, rint) in a fixed order,
+// operations that are correctly rounded everywhere (+, -, *, /, sqrt) in a fixed order,
 // never contracted into FMAs (device code uses the explicit _rn intrinsics; host code is built
 // with -ffp-contract=off), so CPU and CUDA produce identical bits. Accuracy is within a few ulp;
 // tests/test_bernoulli_logits.py and tests/test_normal_reparam.py check it against float64 torch.
@@ -77,19 +77,12 @@ DGM_HD double sqrt_rn(double a) {
   return std::sqrt(a);
 #endif
 }
-DGM_HD float rint_(float a) {
-#if defined(__CUDA_ARCH__)
-  return rintf(a);
-#else
-  return std::nearbyint(a);
-#endif
-}
-DGM_HD double rint_(double a) {
-#if defined(__CUDA_ARCH__)
-  return rint(a);
-#else
-  return std::nearbyint(a);
-#endif
+// Round to the nearest integer (ties to even) for |a| < 2^22 (float) or 2^51 (double): adding
+// and subtracting 1.5 * 2^mantissa leaves the integer part. Unlike nearbyint it is inline,
+// branch-free and vectorises.
+DGM_HD float round_small(float a) { return add(add(a, 12582912.0f), -12582912.0f); }
+DGM_HD double round_small(double a) {
+  return add(add(a, 6755399441055744.0), -6755399441055744.0);
 }
 template <typename T>
 DGM_HD T sub(T a, T b) {
@@ -222,49 +215,50 @@ DGM_HD double cos_poly(double a2) {
 template <typename T>
 DGM_HD T exp(T x) {
   using C = Consts<T>;
-  if (!(x == x)) return x;  // NaN
-  if (x > C::kExpOverflow) return std::numeric_limits<T>::infinity();
-  if (x < C::kExpUnderflow) return T(0);
-  const T kf = rint_(mul(x, C::kLog2e));
-  const T r = sub(sub(x, mul(kf, C::kLn2Hi)), mul(kf, C::kLn2Lo));
+  // Work on a clamped copy so that the integer conversions below are always defined; the
+  // special cases are selected at the end (no branches, so the CPU loops vectorise).
+  T xc = x < C::kExpUnderflow ? C::kExpUnderflow : x;
+  xc = xc > C::kExpOverflow ? C::kExpOverflow : xc;
+  xc = (x == x) ? xc : T(0);
+  const T kf = round_small(mul(xc, C::kLog2e));
+  const T r = sub(sub(xc, mul(kf, C::kLn2Hi)), mul(kf, C::kLn2Lo));
   const T p = exp_poly(r);
   // Scale by 2^k in two exact steps so that results in the subnormal range round only once.
   const int k = static_cast<int>(kf);
   const int k1 = k / 2;
-  return mul(mul(p, pow2(k1, T())), pow2(k - k1, T()));
+  T result = mul(mul(p, pow2(k1, T())), pow2(k - k1, T()));
+  result = x > C::kExpOverflow ? std::numeric_limits<T>::infinity() : result;
+  result = x < C::kExpUnderflow ? T(0) : result;
+  return (x == x) ? result : x;
 }
 
 template <typename T>
 DGM_HD T log(T x) {
   using C = Consts<T>;
-  if (!(x > T(0))) {
-    if (x == T(0)) return -std::numeric_limits<T>::infinity();
-    return std::numeric_limits<T>::quiet_NaN();  // negative or NaN
-  }
-  if (x == std::numeric_limits<T>::infinity()) return x;
-  int e_adjust = 0;
-  if (x < C::kMinNormal) {  // subnormal: scale into the normal range (exact)
-    x = mul(x, pow2(C::kMantBits, T()));
-    e_adjust = -C::kMantBits;
-  }
-  const auto bits = bits_of(x);
-  using U = decltype(bits);
+  using U = decltype(bits_of(x));
+  // Branch-free (the CPU loops vectorise): subnormals are scaled into the normal range, and the
+  // special cases are selected at the end.
+  const bool subnormal = x < C::kMinNormal;
+  const T xs = subnormal ? mul(x, pow2(C::kMantBits, T())) : x;
+  const U bits = bits_of(xs);
   const U mant_mask = (U(1) << C::kMantBits) - 1;
-  int e = static_cast<int>(bits >> C::kMantBits) - C::kExpBias + e_adjust;
+  const U exp_field = (bits >> C::kMantBits) & ((U(1) << (8 * sizeof(T) - 1 - C::kMantBits)) - 1);
+  int e = static_cast<int>(exp_field) - C::kExpBias - (subnormal ? C::kMantBits : 0);
   T m;
   {
-    const U one_bits = U(C::kExpBias) << C::kMantBits;
-    U mb = (bits & mant_mask) | one_bits;
+    const U mb = (bits & mant_mask) | (U(C::kExpBias) << C::kMantBits);  // m in [1, 2)
     memcpy(&m, &mb, sizeof(m));
   }
-  if (m > C::kSqrt2) {
-    m = mul(m, T(0.5));
-    e += 1;
-  }
+  const bool above = m > C::kSqrt2;  // fold m into [sqrt(1/2), sqrt(2)]
+  m = above ? mul(m, T(0.5)) : m;
+  e = above ? e + 1 : e;
   const T f = div(sub(m, T(1)), add(m, T(1)));
   const T log_m = mul(f, log_poly(mul(f, f)));
   const T ef = static_cast<T>(e);
-  return add(mul(ef, C::kLn2Hi), add(mul(ef, C::kLn2Lo), log_m));
+  T result = add(mul(ef, C::kLn2Hi), add(mul(ef, C::kLn2Lo), log_m));
+  result = x == std::numeric_limits<T>::infinity() ? x : result;
+  result = x == T(0) ? -std::numeric_limits<T>::infinity() : result;
+  return (x > T(0) || x == T(0)) ? result : std::numeric_limits<T>::quiet_NaN();
 }
 
 // sin(2*pi*u) and cos(2*pi*u) for u in [0, 1).
@@ -272,36 +266,37 @@ template <typename T>
 DGM_HD void sincos_2pi(T u, T* s, T* c) {
   using C = Consts<T>;
   const T t = mul(u, T(4));
-  const T q = rint_(t);
+  const T q = round_small(t);
   const T a = mul(sub(t, q), C::kHalfPi);  // |a| <= pi/4
   const T a2 = mul(a, a);
   const T sa = mul(a, sin_poly(a2));
   const T ca = cos_poly(a2);
-  switch (static_cast<int>(q) & 3) {
-    case 0: *s = sa; *c = ca; break;
-    case 1: *s = ca; *c = -sa; break;
-    case 2: *s = -sa; *c = -ca; break;
-    default: *s = -ca; *c = sa; break;
-  }
+  // Rotate by the quadrant q: (s, c) = (sa, ca), (ca, -sa), (-sa, -ca), (-ca, sa).
+  const int quadrant = static_cast<int>(q) & 3;
+  const bool swap = quadrant & 1;
+  const T s0 = swap ? ca : sa;
+  const T c0 = swap ? sa : ca;
+  *s = (quadrant >= 2) ? -s0 : s0;
+  *c = (quadrant == 1 || quadrant == 2) ? -c0 : c0;
 }
 
-// The logistic function, evaluated on the side where exp cannot overflow.
+// The logistic function from one exp(-|x|), which cannot overflow.
 template <typename T>
 DGM_HD T sigmoid(T x) {
-  if (x >= T(0)) return div(T(1), add(T(1), exp(-x)));
-  const T e = exp(x);
-  return div(e, add(T(1), e));
+  const T e = exp(x >= T(0) ? -x : x);
+  const T denom = add(T(1), e);
+  return div(x >= T(0) ? T(1) : e, denom);
 }
 
-// A Bernoulli(p) decision from one 32-bit word: the word is below round(p * 2^32), so
-// P(1) equals p to within 2^-33 and p = 0, p = 1 are exact.
+// A Bernoulli(p) decision from one 32-bit word w: 1 iff w + 1/2 <= p * 2^32, i.e. w is below
+// p * 2^32 rounded half up. P(1) equals p to within 2^-33; p = 0 and p = 1 are exact. Both sides
+// are exact in double, so this is a comparison of real numbers, the same on every device.
+// (p must not be NaN.)
 DGM_HD bool bernoulli_from_word(float p, uint32_t word) {
-  const float scaled = mul(p, 4294967296.0f);  // exact: a power-of-two scale
-  return static_cast<uint64_t>(word) < static_cast<uint64_t>(rint_(scaled));
+  return static_cast<double>(word) + 0.5 <= static_cast<double>(p) * 4294967296.0;
 }
 DGM_HD bool bernoulli_from_word(double p, uint32_t word) {
-  const double scaled = mul(p, 4294967296.0);
-  return static_cast<uint64_t>(word) < static_cast<uint64_t>(rint_(scaled));
+  return static_cast<double>(word) + 0.5 <= mul(p, 4294967296.0);
 }
 
 // Uniform variates: (0, 1] for the logarithm of Box-Muller, [0, 1) for the angle.

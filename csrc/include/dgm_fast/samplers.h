@@ -32,18 +32,14 @@ DGM_HD void normals_from_block(const Words4& r, double (&z)[2]) {
                  &z[0], &z[1]);
 }
 
-// One Bernoulli draw from a logit. Returns the probability; writes the sample (0 or 1) to
-// *sample. A NaN logit gives a NaN probability and a NaN sample: the CUDA path cannot raise
-// without a device synchronisation, so it propagates; the CPU path counts and raises.
+// The sample (0 or 1) for probability p and one random word. A NaN probability gives a NaN
+// sample: the CUDA path cannot raise without a device synchronisation, so it propagates; the CPU
+// path counts NaNs and raises.
 template <typename acc_t>
-DGM_HD acc_t bernoulli_logit_draw(acc_t logit, uint32_t word, acc_t* sample) {
-  const acc_t p = pm::sigmoid(logit);
-  if (!(p == p)) {
-    *sample = p;
-    return p;
-  }
-  *sample = pm::bernoulli_from_word(p, word) ? acc_t(1) : acc_t(0);
-  return p;
+DGM_HD acc_t bernoulli_sample(acc_t p, uint32_t word) {
+  const bool is_nan = !(p == p);
+  const acc_t drawn = pm::bernoulli_from_word(is_nan ? acc_t(0) : p, word) ? acc_t(1) : acc_t(0);
+  return is_nan ? p : drawn;
 }
 
 // z = mu + exp(log_var / 2) * eps, rounded identically everywhere.
