@@ -1,0 +1,112 @@
+"""Benchmark of the fused samplers against what a PyTorch user would write instead.
+
+    python bench/bench_samplers.py                 # CPU
+    python bench/bench_samplers.py --device cuda   # GPU: adds CUDA-graph captured variants
+
+For each case it times (median of torch.utils.benchmark's blocked_autorange):
+  dgm_fast          the fused op
+  eager             the same computation in plain PyTorch ops
+  torch.compile     that eager function compiled by inductor (default mode)
+  eager+graph       (CUDA) the eager function captured in a CUDA graph and replayed
+  dgm_fast+graph    (CUDA) the fused op captured in a CUDA graph and replayed
+and prints a Markdown table of times and speed-ups (baseline time / dgm_fast time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+
+import torch
+from torch.utils.benchmark import Timer
+
+import dgm_fast
+from dgm_fast import ops
+
+
+def eager_bernoulli(x, b):
+    return torch.bernoulli(torch.sigmoid(x + b))
+
+
+def fused_bernoulli(x, b):
+    return ops.bernoulli_logits(x, b)
+
+
+def eager_reparam(mu, log_var):
+    eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * log_var) * eps, eps
+
+
+def fused_reparam(mu, log_var):
+    return ops.normal_reparam(mu, log_var)
+
+
+def time_fn(fn, args, min_run_time):
+    fn(*args)  # warm-up (and compilation)
+    timer = Timer("fn(*args)", globals={"fn": fn, "args": args})
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def graphed(fn, args):
+    """fn captured in a CUDA graph; the returned callable replays it."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn(*args)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn(*args)
+    return lambda *_: graph.replay()
+
+
+def cases(device):
+    for batch, width in [(100, 500), (1024, 4096), (4096, 4096)]:
+        x = torch.randn(batch, width, device=device)
+        b = torch.randn(width, device=device)
+        yield f"bernoulli_logits {batch}x{width}", fused_bernoulli, eager_bernoulli, (x, b)
+    for batch, latent in [(1024, 50), (4096, 4096)]:
+        mu = torch.randn(batch, latent, device=device)
+        lv = torch.randn(batch, latent, device=device)
+        yield f"normal_reparam {batch}x{latent}", fused_reparam, eager_reparam, (mu, lv)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    info = dgm_fast.build_info()
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
+    print(f"date: {datetime.date.today()}  machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads{', ' + gpu if gpu else ''}")
+    print(f"torch {torch.__version__}, dgm_fast {info['version']} (cpu_isa={info['cpu_isa']}, "
+          f"cuda kernels={info['cuda']})\n")
+
+    columns = ["dgm_fast", "eager", "torch.compile"]
+    if device.type == "cuda":
+        columns += ["eager+graph", "dgm_fast+graph"]
+    print("| case | " + " | ".join(f"{c} (µs)" for c in columns) + " | eager / dgm_fast | compile / dgm_fast |"
+          + (" eager+graph / dgm_fast+graph |" if device.type == "cuda" else ""))
+    print("|" + "---|" * (len(columns) + 3 + (device.type == "cuda")))
+    for name, fused, eager, fn_args in cases(device):
+        t = {"dgm_fast": time_fn(fused, fn_args, args.min_run_time),
+             "eager": time_fn(eager, fn_args, args.min_run_time)}
+        t["torch.compile"] = (float("nan") if args.no_compile
+                              else time_fn(torch.compile(eager), fn_args, args.min_run_time))
+        if device.type == "cuda":
+            t["eager+graph"] = time_fn(graphed(eager, fn_args), fn_args, args.min_run_time)
+            t["dgm_fast+graph"] = time_fn(graphed(fused, fn_args), fn_args, args.min_run_time)
+        row = [f"{t[c] * 1e6:,.1f}" for c in columns]
+        row += [f"{t['eager'] / t['dgm_fast']:.2f}×", f"{t['torch.compile'] / t['dgm_fast']:.2f}×"]
+        if device.type == "cuda":
+            row.append(f"{t['eager+graph'] / t['dgm_fast+graph']:.2f}×")
+        print(f"| {name} | " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
