@@ -150,3 +150,18 @@ def test_forcing_an_unknown_instruction_set_is_an_error():
         env=dict(os.environ, DGM_FAST_CPU_ISA="sse9"),
     )
     assert run.returncode != 0 and "DGM_FAST_CPU_ISA must be default, avx2 or avx512" in run.stderr
+
+
+def test_opcheck_uniform_bits():
+    op = torch.ops.dgm_fast.uniform_bits.default
+    # Default generator only: opcheck compares repeated calls after torch.manual_seed, which an
+    # explicit generator would not follow.
+    torch.library.opcheck(op, ([3, 5],), {"device": torch.device("cpu")})
+
+
+def test_uniform_bits_under_compile():
+    f = torch.compile(lambda: ops.uniform_bits((4, 8)), fullgraph=True)
+    torch.manual_seed(2)
+    a = f()
+    torch.manual_seed(2)
+    assert torch.equal(a, ops.uniform_bits((4, 8)))
