@@ -37,6 +37,20 @@ TORCH_LIBRARY(dgm_fast, m) {
   m.def(
       "uniform_bits(int[] size, *, Generator? generator=None, Device? device=None) -> Tensor",
       {at::Tag::nondeterministic_seeded});
+
+  // RBM building blocks (csrc/rbm_ops.cpp): composites of ATen's products and the samplers
+  // above, so a whole chain runs in one native call and torch.compile sees through them.
+  m.def(
+      "rbm_gibbs_chain(Tensor v, Tensor weight, Tensor visible_bias, Tensor hidden_bias, "
+      "int steps, *, str visible=\"bernoulli\", str hidden=\"bernoulli\", "
+      "Tensor? visible_log_std=None, Tensor? beta=None, bool final_hidden=True, "
+      "Generator? generator=None) -> (Tensor h0_mean, Tensor v, Tensor h_mean)",
+      {at::Tag::nondeterministic_seeded});
+  m.def(
+      "rbm_cd_gradient(Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, "
+      "Tensor weight, *, float weight_decay=0.0, "
+      "Tensor? visible_log_std=None) -> (Tensor grad_weight, Tensor grad_visible_bias, "
+      "Tensor grad_hidden_bias)");
 }
 
 TORCH_LIBRARY_IMPL(dgm_fast, BackendSelect, m) {

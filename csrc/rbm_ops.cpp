@@ -1,0 +1,214 @@
+// RBM chains and CD statistics, as composites of ATen products and the dgm_fast samplers.
+//
+// Registered as CompositeImplicitAutograd: one native call runs a whole k-step chain without a
+// Python round-trip per half-step, each product goes to MKL/oneDNN or cuBLAS through ATen, the
+// bias + activation + sampling after each product is one fused sampler call, and under
+// torch.compile the op decomposes into those same calls. Each sampler call takes its own Philox
+// offset from the generator, exactly as the same sequence of calls made from Python would, so
+// the chain is bit-identical to its Python loop (tests/test_rbm.py checks it).
+//
+// Units (Hinton's practical guide, 2010; Nair & Hinton, 2010 for NReLU), with sigma = exp(log_std)
+// for Gaussian visible units and beta the inverse temperature of each row:
+//   hidden pre-activation   x = beta * (hidden_bias + (v / sigma) W)
+//   Bernoulli hidden        h ~ Bernoulli(sigmoid(x)),             mean sigmoid(x)
+//   NReLU hidden            h = max(0, x + N(0, sigmoid(x))),       mean max(0, x)
+//   Bernoulli visible       v ~ Bernoulli(sigmoid(beta * (visible_bias + W h)))
+//   Gaussian visible        v ~ N(visible_bias + sigma * (W h), sigma^2 / beta)
+#include <string>
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+namespace dgm_fast {
+namespace {
+
+using Tensor = at::Tensor;
+
+std::tuple<Tensor, Tensor> call_bernoulli_logits(const Tensor& logits,
+                                                 const std::optional<at::Generator>& gen,
+                                                 bool return_probs) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("dgm_fast::bernoulli_logits", "")
+                             .typed<std::tuple<Tensor, Tensor>(
+                                 const Tensor&, const std::optional<Tensor>&,
+                                 std::optional<at::Generator>, bool)>();
+  return op.call(logits, std::nullopt, gen, return_probs);
+}
+
+Tensor call_normal_reparam(const Tensor& mu, const Tensor& log_var,
+                           const std::optional<at::Generator>& gen) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("dgm_fast::normal_reparam", "")
+                             .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&,
+                                                               std::optional<at::Generator>)>();
+  return std::get<0>(op.call(mu, log_var, gen));
+}
+
+struct Units {
+  bool gaussian_visible;
+  bool nrelu_hidden;
+};
+
+Units parse_units(c10::string_view visible, c10::string_view hidden) {
+  TORCH_CHECK_VALUE(visible == "bernoulli" || visible == "gaussian",
+                    "rbm: visible units must be 'bernoulli' or 'gaussian', got '", visible, "'");
+  TORCH_CHECK_VALUE(hidden == "bernoulli" || hidden == "nrelu",
+                    "rbm: hidden units must be 'bernoulli' or 'nrelu', got '", hidden, "'");
+  return {visible == "gaussian", hidden == "nrelu"};
+}
+
+// v: [B, V]; weight: [V, H]; visible_bias: [V]; hidden_bias: [H]; log_std: [V]; beta: [B].
+void check_rbm_args(const Tensor& v, const Tensor& weight, const Tensor& visible_bias,
+                    const Tensor& hidden_bias, const std::optional<Tensor>& log_std,
+                    const std::optional<Tensor>& beta, const char* op) {
+  TORCH_CHECK_VALUE(weight.dim() == 2, op, ": weight must be [n_visible, n_hidden], got ",
+                    weight.sizes());
+  const int64_t nv = weight.size(0), nh = weight.size(1);
+  TORCH_CHECK_VALUE(v.dim() == 2 && v.size(1) == nv, op, ": v must be [batch, ", nv,
+                    "] for a weight of shape ", weight.sizes(), ", got ", v.sizes());
+  TORCH_CHECK_VALUE(visible_bias.dim() == 1 && visible_bias.size(0) == nv, op,
+                    ": visible_bias must be [", nv, "], got ", visible_bias.sizes());
+  TORCH_CHECK_VALUE(hidden_bias.dim() == 1 && hidden_bias.size(0) == nh, op,
+                    ": hidden_bias must be [", nh, "], got ", hidden_bias.sizes());
+  for (const Tensor* t : {&weight, &visible_bias, &hidden_bias}) {
+    TORCH_CHECK_TYPE(t->scalar_type() == v.scalar_type(), op,
+                     ": parameters and v must share a dtype, got ", t->scalar_type(), " and ",
+                     v.scalar_type());
+    TORCH_CHECK(t->device() == v.device(), op, ": parameters are on ", t->device(),
+                " but v is on ", v.device());
+  }
+  if (log_std.has_value()) {
+    TORCH_CHECK_VALUE(log_std->dim() == 1 && log_std->size(0) == nv, op,
+                      ": visible_log_std must be [", nv, "], got ", log_std->sizes());
+  }
+  if (beta.has_value()) {
+    TORCH_CHECK_VALUE(beta->dim() == 1 && beta->size(0) == v.size(0), op,
+                      ": beta must hold one inverse temperature per row, [", v.size(0),
+                      "], got ", beta->sizes());
+  }
+}
+
+struct Chain {
+  const Tensor& weight;
+  const Tensor& visible_bias;
+  const Tensor& hidden_bias;
+  Units units;
+  std::optional<Tensor> log_std;   // [V], Gaussian visible only
+  std::optional<Tensor> std;       // [V]
+  std::optional<Tensor> inv_std;   // [V]
+  std::optional<Tensor> beta_col;  // [B, 1]
+  const std::optional<at::Generator>& gen;
+
+  Tensor hidden_preactivation(const Tensor& v) const {
+    const Tensor scaled = inv_std.has_value() ? v * *inv_std : v;
+    Tensor x = at::addmm(hidden_bias, scaled, weight);
+    return beta_col.has_value() ? x * *beta_col : x;
+  }
+  Tensor hidden_mean(const Tensor& x) const { return units.nrelu_hidden ? at::relu(x) : at::sigmoid(x); }
+  // (sample, mean) of the hidden units given their pre-activation.
+  std::tuple<Tensor, Tensor> sample_hidden(const Tensor& x) const {
+    if (units.nrelu_hidden) return {at::relu(call_normal_reparam(x, at::log_sigmoid(x), gen)), at::relu(x)};
+    return call_bernoulli_logits(x, gen, /*return_probs=*/true);
+  }
+  Tensor sample_visible(const Tensor& h) const {
+    if (units.gaussian_visible) {
+      const Tensor mu = at::mm(h, weight.t()).mul_(*std).add_(visible_bias);
+      Tensor log_var = (2 * *log_std).expand_as(mu);
+      if (beta_col.has_value()) log_var = log_var - at::log(*beta_col);
+      return call_normal_reparam(mu, log_var.contiguous(), gen);
+    }
+    Tensor x = at::addmm(visible_bias, h, weight.t());
+    if (beta_col.has_value()) x = x * *beta_col;
+    return std::get<0>(call_bernoulli_logits(x, gen, /*return_probs=*/false));
+  }
+};
+
+std::tuple<Tensor, Tensor, Tensor> rbm_gibbs_chain(
+    const Tensor& v0, const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
+    int64_t steps, c10::string_view visible, c10::string_view hidden,
+    const std::optional<Tensor>& visible_log_std, const std::optional<Tensor>& beta,
+    bool final_hidden, std::optional<at::Generator> generator) {
+  constexpr const char* op = "rbm_gibbs_chain";
+  const Units units = parse_units(visible, hidden);
+  check_rbm_args(v0, weight, visible_bias, hidden_bias, visible_log_std, beta, op);
+  TORCH_CHECK_VALUE(steps >= 1, op, ": steps must be at least 1, got ", steps);
+  TORCH_CHECK_VALUE(!units.gaussian_visible || visible_log_std.has_value(), op,
+                    ": Gaussian visible units need visible_log_std");
+  Chain chain{weight,       visible_bias, hidden_bias,  units, std::nullopt,
+              std::nullopt, std::nullopt, std::nullopt, generator};
+  if (units.gaussian_visible) {
+    chain.log_std = *visible_log_std;
+    chain.std = at::exp(*visible_log_std);
+    chain.inv_std = at::exp(-*visible_log_std);
+  }
+  if (beta.has_value()) chain.beta_col = beta->unsqueeze(1);
+
+  auto [h, h0_mean] = chain.sample_hidden(chain.hidden_preactivation(v0));
+  Tensor v;
+  for (int64_t t = 0; t < steps; ++t) {
+    v = chain.sample_visible(h);
+    if (t + 1 < steps) h = std::get<0>(chain.sample_hidden(chain.hidden_preactivation(v)));
+  }
+  Tensor h_mean = final_hidden ? chain.hidden_mean(chain.hidden_preactivation(v))
+                               : at::empty({0}, v.options());
+  return {h0_mean, v, h_mean};
+}
+
+// The CD gradient of the mean negative log-likelihood, i.e. of mean F(v_data) - mean F(v_model)
+// (F the free energy), from the positive and negative statistics:
+//   grad_weight = (v_model/sigma)^T h_model / B_model - (v_data/sigma)^T h_data / B_data
+//                 + weight_decay * weight
+// computed as ONE product of the stacked phases [v_data; v_model]^T [-h_data / B_data;
+// h_model / B_model], with the weight decay folded into the same addmm.
+std::tuple<Tensor, Tensor, Tensor> rbm_cd_gradient(const Tensor& v_data,   // [Bd, V]
+                                                   const Tensor& h_data,   // [Bd, H] means
+                                                   const Tensor& v_model,  // [Bm, V]
+                                                   const Tensor& h_model,  // [Bm, H] means
+                                                   const Tensor& weight,   // [V, H]
+                                                   double weight_decay,
+                                                   const std::optional<Tensor>& visible_log_std) {
+  constexpr const char* op = "rbm_cd_gradient";
+  TORCH_CHECK_VALUE(weight.dim() == 2, op, ": weight must be [n_visible, n_hidden], got ",
+                    weight.sizes());
+  const int64_t nv = weight.size(0), nh = weight.size(1);
+  const auto check = [&](const Tensor& t, int64_t cols, const char* name) {
+    TORCH_CHECK_VALUE(t.dim() == 2 && t.size(1) == cols && t.size(0) > 0, op, ": ", name,
+                      " must be a non-empty [batch, ", cols, "] matrix, got ", t.sizes());
+    TORCH_CHECK_TYPE(t.scalar_type() == weight.scalar_type(), op, ": ", name, " has dtype ",
+                     t.scalar_type(), " but weight has ", weight.scalar_type());
+    TORCH_CHECK(t.device() == weight.device(), op, ": ", name, " is on ", t.device(),
+                " but weight is on ", weight.device());
+  };
+  check(v_data, nv, "v_data");
+  check(h_data, nh, "h_data");
+  check(v_model, nv, "v_model");
+  check(h_model, nh, "h_model");
+  TORCH_CHECK_VALUE(v_data.size(0) == h_data.size(0) && v_model.size(0) == h_model.size(0), op,
+                    ": v and h of a phase must have the same batch size");
+  const double bd = static_cast<double>(v_data.size(0)), bm = static_cast<double>(v_model.size(0));
+  Tensor vd = v_data, vm = v_model;
+  std::optional<Tensor> inv_var;
+  if (visible_log_std.has_value()) {
+    const Tensor inv_std = at::exp(-*visible_log_std);
+    vd = v_data * inv_std;
+    vm = v_model * inv_std;
+    inv_var = inv_std * inv_std;
+  }
+  const Tensor v_stack = at::cat({vd, vm}, 0);
+  const Tensor h_stack = at::cat({h_data * (-1.0 / bd), h_model * (1.0 / bm)}, 0);
+  Tensor grad_weight = at::addmm(weight, v_stack.t(), h_stack, /*beta=*/weight_decay, /*alpha=*/1);
+  Tensor grad_visible = v_model.mean(0) - v_data.mean(0);
+  if (inv_var.has_value()) grad_visible = grad_visible * *inv_var;
+  Tensor grad_hidden = h_model.mean(0) - h_data.mean(0);
+  return {grad_weight, grad_visible, grad_hidden};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
+  m.impl("rbm_gibbs_chain", &rbm_gibbs_chain);
+  m.impl("rbm_cd_gradient", &rbm_cd_gradient);
+}
+
+}  // namespace dgm_fast
