@@ -44,7 +44,8 @@ TORCH_LIBRARY(dgm_fast, m) {
       "rbm_gibbs_chain(Tensor v, Tensor weight, Tensor visible_bias, Tensor hidden_bias, "
       "int steps, *, str visible=\"bernoulli\", str hidden=\"bernoulli\", "
       "Tensor? visible_log_std=None, Tensor? beta=None, bool final_hidden=True, "
-      "Generator? generator=None) -> (Tensor h0_mean, Tensor v, Tensor h_mean)",
+      "ScalarType? matmul_dtype=None, Generator? generator=None) "
+      "-> (Tensor h0_mean, Tensor v, Tensor h_mean)",
       {at::Tag::nondeterministic_seeded});
   m.def(
       "rbm_cd_gradient(Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, "

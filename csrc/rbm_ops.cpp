@@ -14,6 +14,10 @@
 //   NReLU hidden            h = max(0, x + N(0, sigmoid(x))),       mean max(0, x)
 //   Bernoulli visible       v ~ Bernoulli(sigmoid(beta * (visible_bias + W h)))
 //   Gaussian visible        v ~ N(visible_bias + sigma * (W h), sigma^2 / beta)
+//
+// matmul_dtype (bfloat16 or float16) runs the products in that precision against a rounded copy
+// of the float32 master weights, accumulating in float32; biases, activations and sampling stay
+// in the parameters' dtype. Off by default; bench/RESULTS.md measures its effect on the gradient.
 #include <string>
 
 #include <ATen/ATen.h>
@@ -90,7 +94,7 @@ void check_rbm_args(const Tensor& v, const Tensor& weight, const Tensor& visible
 }
 
 struct Chain {
-  const Tensor& weight;
+  Tensor weight;  // in matmul_dtype when one is given
   const Tensor& visible_bias;
   const Tensor& hidden_bias;
   Units units;
@@ -100,9 +104,19 @@ struct Chain {
   std::optional<Tensor> beta_col;  // [B, 1]
   const std::optional<at::Generator>& gen;
 
+  // a @ b with the product in b's (the weight's) dtype and the result in `out`.
+  static Tensor product(const Tensor& a, const Tensor& b, at::ScalarType out) {
+    if (a.scalar_type() == b.scalar_type()) return at::mm(a, b);
+    return at::mm(a.to(b.scalar_type()), b).to(out);
+  }
+  // bias + a @ b, likewise.
+  static Tensor affine(const Tensor& bias, const Tensor& a, const Tensor& b) {
+    if (a.scalar_type() == b.scalar_type()) return at::addmm(bias, a, b);
+    return product(a, b, bias.scalar_type()).add_(bias);
+  }
   Tensor hidden_preactivation(const Tensor& v) const {
     const Tensor scaled = inv_std.has_value() ? v * *inv_std : v;
-    Tensor x = at::addmm(hidden_bias, scaled, weight);
+    Tensor x = affine(hidden_bias, scaled, weight);
     return beta_col.has_value() ? x * *beta_col : x;
   }
   Tensor hidden_mean(const Tensor& x) const { return units.nrelu_hidden ? at::relu(x) : at::sigmoid(x); }
@@ -113,12 +127,12 @@ struct Chain {
   }
   Tensor sample_visible(const Tensor& h) const {
     if (units.gaussian_visible) {
-      const Tensor mu = at::mm(h, weight.t()).mul_(*std).add_(visible_bias);
+      const Tensor mu = product(h, weight.t(), visible_bias.scalar_type()).mul_(*std).add_(visible_bias);
       Tensor log_var = (2 * *log_std).expand_as(mu);
       if (beta_col.has_value()) log_var = log_var - at::log(*beta_col);
       return call_normal_reparam(mu, log_var.contiguous(), gen);
     }
-    Tensor x = at::addmm(visible_bias, h, weight.t());
+    Tensor x = affine(visible_bias, h, weight.t());
     if (beta_col.has_value()) x = x * *beta_col;
     return std::get<0>(call_bernoulli_logits(x, gen, /*return_probs=*/false));
   }
@@ -128,14 +142,20 @@ std::tuple<Tensor, Tensor, Tensor> rbm_gibbs_chain(
     const Tensor& v0, const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
     int64_t steps, c10::string_view visible, c10::string_view hidden,
     const std::optional<Tensor>& visible_log_std, const std::optional<Tensor>& beta,
-    bool final_hidden, std::optional<at::Generator> generator) {
+    bool final_hidden, std::optional<at::ScalarType> matmul_dtype,
+    std::optional<at::Generator> generator) {
   constexpr const char* op = "rbm_gibbs_chain";
   const Units units = parse_units(visible, hidden);
   check_rbm_args(v0, weight, visible_bias, hidden_bias, visible_log_std, beta, op);
   TORCH_CHECK_VALUE(steps >= 1, op, ": steps must be at least 1, got ", steps);
   TORCH_CHECK_VALUE(!units.gaussian_visible || visible_log_std.has_value(), op,
                     ": Gaussian visible units need visible_log_std");
-  Chain chain{weight,       visible_bias, hidden_bias,  units, std::nullopt,
+  if (matmul_dtype.has_value()) {
+    TORCH_CHECK_VALUE(*matmul_dtype == at::kBFloat16 || *matmul_dtype == at::kHalf, op,
+                      ": matmul_dtype must be bfloat16 or float16, got ", *matmul_dtype);
+  }
+  const Tensor mm_weight = matmul_dtype.has_value() ? weight.to(*matmul_dtype) : weight;
+  Chain chain{mm_weight,    visible_bias, hidden_bias,  units, std::nullopt,
               std::nullopt, std::nullopt, std::nullopt, generator};
   if (units.gaussian_visible) {
     chain.log_std = *visible_log_std;

@@ -176,6 +176,7 @@ class RBM(nn.Module):
         hidden_bias: torch.Tensor | None = None,
         beta: torch.Tensor | None = None,
         final_hidden: bool = True,
+        matmul_dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``steps`` block-Gibbs sweeps from ``v`` in one native call (no gradient).
@@ -198,6 +199,7 @@ class RBM(nn.Module):
                 visible_log_std=self.visible_log_std,
                 beta=beta,
                 final_hidden=final_hidden,
+                matmul_dtype=matmul_dtype,
                 generator=generator,
             )
 

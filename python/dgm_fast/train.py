@@ -32,9 +32,14 @@ __all__ = ["CD", "PCD", "FPCD", "PT", "make_method", "cd_gradients", "cd_step", 
 
 
 class CD:
-    """Contrastive divergence: the chain starts at the data and runs ``k`` sweeps."""
+    """Contrastive divergence: the chain starts at the data and runs ``k`` sweeps.
+
+    Every method's chains run their matrix products in ``matmul_dtype`` when it is set
+    (``torch.bfloat16``/``torch.float16``; the statistics and the update stay in float32).
+    """
 
     name = "cd"
+    matmul_dtype: torch.dtype | None = None
 
     def __init__(self, k: int = 1):
         if k < 1:
@@ -44,7 +49,7 @@ class CD:
     def statistics(self, rbm: RBM, v_data, generator=None):
         """``(h_data, v_model, h_model)``: hidden means at the data, the negative samples and
         their hidden means."""
-        h_data, v_model, h_model = rbm.chain(v_data, self.k, generator=generator)
+        h_data, v_model, h_model = rbm.chain(v_data, self.k, matmul_dtype=self.matmul_dtype, generator=generator)
         return h_data, v_model, h_model
 
     def after_step(self, rbm: RBM, grads, lr: float) -> None:
@@ -78,7 +83,9 @@ class PCD(CD):
     def statistics(self, rbm: RBM, v_data, generator=None):
         self._init_chains(rbm, v_data, generator)
         h_data = rbm.hidden_probs(v_data).detach()
-        _, self.chains, h_model = rbm.chain(self.chains, self.k, generator=generator, **self._chain_params(rbm))
+        _, self.chains, h_model = rbm.chain(
+            self.chains, self.k, matmul_dtype=self.matmul_dtype, generator=generator, **self._chain_params(rbm)
+        )
         if self._chain_params(rbm):  # statistics use the regular weights, not the chains' ones
             h_model = rbm.hidden_probs(self.chains).detach()
         return h_data, self.chains, h_model
@@ -173,7 +180,8 @@ class PT(CD):
             self.chains = rbm.sample(n_temps * n, steps=1, generator=generator).reshape(n_temps, n, -1)
         beta = torch.tensor(self.betas, dtype=v_data.dtype, device=v_data.device)
         flat = self.chains.reshape(n_temps * n, -1)
-        _, flat, _ = rbm.chain(flat, self.k, beta=beta.repeat_interleave(n), final_hidden=False, generator=generator)
+        _, flat, _ = rbm.chain(flat, self.k, beta=beta.repeat_interleave(n), final_hidden=False,
+                               matmul_dtype=self.matmul_dtype, generator=generator)
         self.chains = flat.reshape(n_temps, n, -1)
         self._swap(rbm, beta, generator)
         h_data = rbm.hidden_probs(v_data).detach()
@@ -337,6 +345,7 @@ def fit_rbm(
     sparsity_cost: float = 0.1,
     n_chains: int | None = None,
     method_options: dict | None = None,
+    matmul_dtype: torch.dtype | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     lr_schedule: str | Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
@@ -350,6 +359,7 @@ def fit_rbm(
     ``method``: ``"cd"``, ``"pcd"``, ``"fpcd"``, ``"pt"`` or a method object (``CD``, ``PCD``,
     ``FPCD``, ``PT``), with ``k`` sweeps per update and ``n_chains`` persistent chains (default:
     the batch size); ``method_options`` go to the method (``fast_lr``, ``fast_decay``, ``betas``).
+    ``matmul_dtype=torch.bfloat16`` runs the chains' products in bfloat16 (off by default).
     The default optimizer is ``torch.optim.SGD(lr, momentum)``; weight decay applies to the
     weights only, inside the gradient. ``lr_schedule``: ``"linear"``, ``"cosine"`` or a function
     of the epoch (a ``LambdaLR`` factor).
@@ -372,6 +382,8 @@ def fit_rbm(
     shuffle_seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device).item())
     shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
     method = make_method(method, k, n_chains, **(method_options or {}))
+    if matmul_dtype is not None:
+        method.matmul_dtype = matmul_dtype
     optimizer = optimizer or torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum)
     scheduler = _schedule(optimizer, lr_schedule, epochs)
     sparsity = Sparsity(sparsity_target, sparsity_cost) if sparsity_target is not None else None
