@@ -5,7 +5,7 @@ to the speed of a CD-1 step.
 
 Gradient: an RBM (64 visible, 256 hidden) is trained for 5 epochs on binarized digits in
 float32; then, for 200 batches of 100 rows, the CD-1 gradient is computed three times: float32
-with seed s, bfloat16 products with the same seed s (the same random words), and float32 with
+with seed s, bfloat16 products (chain and gradient) with the same seed s (the same random words), and float32 with
 another seed (the Monte Carlo noise floor). Reported: the mean cosine of each against the
 float32 gradient, the relative difference of the gradients averaged over all batches (the bias
 that would accumulate over training), and how many hidden samples flip.
@@ -28,7 +28,7 @@ from dgm_fast.rbm import RBM
 def cd1_gradient(rbm, v, seed, matmul_dtype):
     g = torch.Generator().manual_seed(seed)
     h0, v1, h1 = rbm.chain(v, 1, matmul_dtype=matmul_dtype, generator=g)
-    grads = torch.ops.dgm_fast.rbm_cd_gradient(v, h0, v1, h1, rbm.weight.detach())
+    grads = torch.ops.dgm_fast.rbm_cd_gradient(v, h0, v1, h1, rbm.weight.detach(), matmul_dtype=matmul_dtype)
     return torch.cat([t.reshape(-1) for t in grads]), v1
 
 

@@ -50,7 +50,8 @@ TORCH_LIBRARY(dgm_fast, m) {
   m.def(
       "rbm_cd_gradient(Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, "
       "Tensor weight, *, float weight_decay=0.0, "
-      "Tensor? visible_log_std=None) -> (Tensor grad_weight, Tensor grad_visible_bias, "
+      "Tensor? visible_log_std=None, ScalarType? matmul_dtype=None) "
+      "-> (Tensor grad_weight, Tensor grad_visible_bias, "
       "Tensor grad_hidden_bias)");
 }
 

@@ -180,14 +180,17 @@ std::tuple<Tensor, Tensor, Tensor> rbm_gibbs_chain(
 //   grad_weight = (v_model/sigma)^T h_model / B_model - (v_data/sigma)^T h_data / B_data
 //                 + weight_decay * weight
 // computed as ONE product of the stacked phases [v_data; v_model]^T [-h_data / B_data;
-// h_model / B_model], with the weight decay folded into the same addmm.
+// h_model / B_model], with the weight decay folded into the same addmm. With matmul_dtype the
+// product runs in that precision (the visible states of binary units are exact in it) and the
+// weight decay is added in the weight's dtype.
 std::tuple<Tensor, Tensor, Tensor> rbm_cd_gradient(const Tensor& v_data,   // [Bd, V]
                                                    const Tensor& h_data,   // [Bd, H] means
                                                    const Tensor& v_model,  // [Bm, V]
                                                    const Tensor& h_model,  // [Bm, H] means
                                                    const Tensor& weight,   // [V, H]
                                                    double weight_decay,
-                                                   const std::optional<Tensor>& visible_log_std) {
+                                                   const std::optional<Tensor>& visible_log_std,
+                                                   std::optional<at::ScalarType> matmul_dtype) {
   constexpr const char* op = "rbm_cd_gradient";
   TORCH_CHECK_VALUE(weight.dim() == 2, op, ": weight must be [n_visible, n_hidden], got ",
                     weight.sizes());
@@ -217,7 +220,13 @@ std::tuple<Tensor, Tensor, Tensor> rbm_cd_gradient(const Tensor& v_data,   // [B
   }
   const Tensor v_stack = at::cat({vd, vm}, 0);
   const Tensor h_stack = at::cat({h_data * (-1.0 / bd), h_model * (1.0 / bm)}, 0);
-  Tensor grad_weight = at::addmm(weight, v_stack.t(), h_stack, /*beta=*/weight_decay, /*alpha=*/1);
+  Tensor grad_weight;
+  if (matmul_dtype.has_value() && *matmul_dtype != weight.scalar_type()) {
+    grad_weight = at::mm(v_stack.t().to(*matmul_dtype), h_stack.to(*matmul_dtype)).to(weight.scalar_type());
+    if (weight_decay != 0) grad_weight.add_(weight, weight_decay);
+  } else {
+    grad_weight = at::addmm(weight, v_stack.t(), h_stack, /*beta=*/weight_decay, /*alpha=*/1);
+  }
   Tensor grad_visible = v_model.mean(0) - v_data.mean(0);
   if (inv_var.has_value()) grad_visible = grad_visible * *inv_var;
   Tensor grad_hidden = h_model.mean(0) - h_data.mean(0);

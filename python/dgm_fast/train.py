@@ -34,8 +34,9 @@ __all__ = ["CD", "PCD", "FPCD", "PT", "make_method", "cd_gradients", "cd_step", 
 class CD:
     """Contrastive divergence: the chain starts at the data and runs ``k`` sweeps.
 
-    Every method's chains run their matrix products in ``matmul_dtype`` when it is set
-    (``torch.bfloat16``/``torch.float16``; the statistics and the update stay in float32).
+    Every method runs its matrix products (chain and gradient) in ``matmul_dtype`` when it is set
+    (``torch.bfloat16``/``torch.float16``, accumulating in float32; the sampling, the biases and
+    the update stay in float32).
     """
 
     name = "cd"
@@ -229,7 +230,7 @@ def make_method(method: str | CD, k: int = 1, n_chains: int | None = None, **opt
 # one update
 
 
-def cd_gradients(rbm: RBM, v_data, h_data, v_model, h_model, *, weight_decay: float = 0.0):
+def cd_gradients(rbm: RBM, v_data, h_data, v_model, h_model, *, weight_decay: float = 0.0, matmul_dtype=None):
     """Writes the CD gradient of the mean negative log-likelihood into the parameters' ``.grad``
     and returns ``(grad_weight, grad_visible_bias, grad_hidden_bias)``.
 
@@ -247,6 +248,7 @@ def cd_gradients(rbm: RBM, v_data, h_data, v_model, h_model, *, weight_decay: fl
     grads = torch.ops.dgm_fast.rbm_cd_gradient(
         v_data, h_data, v_model, h_model, rbm.weight.detach(), weight_decay=weight_decay,
         visible_log_std=None if rbm.visible_log_std is None else rbm.visible_log_std.detach(),
+        matmul_dtype=matmul_dtype,
     )
     for param, grad in zip((rbm.weight, rbm.visible_bias, rbm.hidden_bias), grads):
         param.grad = grad
@@ -268,7 +270,8 @@ def cd_step(
     method = method or CD(1)
     rbm._check_visible(v_data, "v_data")
     h_data, v_model, h_model = method.statistics(rbm, v_data, generator)
-    grads = cd_gradients(rbm, v_data, h_data, v_model, h_model, weight_decay=weight_decay)
+    grads = cd_gradients(rbm, v_data, h_data, v_model, h_model, weight_decay=weight_decay,
+                         matmul_dtype=method.matmul_dtype)
     if sparsity is not None:
         sparsity.add_penalty(rbm, v_data, h_data)
     optimizer.step()
