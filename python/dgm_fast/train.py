@@ -463,7 +463,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint holds tensors, numbers and dicts, nothing to unpickle
+        # beyond them, so a tampered file cannot run code.
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise RuntimeError(
             f"could not read the checkpoint {path} ({exc}); it is corrupt or not a dgm_fast "
