@@ -84,10 +84,13 @@ class PCD(CD):
     def statistics(self, rbm: RBM, v_data, generator=None):
         self._init_chains(rbm, v_data, generator)
         h_data = rbm.hidden_probs(v_data).detach()
+        params = self._chain_params(rbm)
+        # Chains on other weights (FPCD) need their hidden means under the regular weights.
         _, self.chains, h_model = rbm.chain(
-            self.chains, self.k, matmul_dtype=self.matmul_dtype, generator=generator, **self._chain_params(rbm)
+            self.chains, self.k, final_hidden=not params, matmul_dtype=self.matmul_dtype,
+            generator=generator, **params,
         )
-        if self._chain_params(rbm):  # statistics use the regular weights, not the chains' ones
+        if params:
             h_model = rbm.hidden_probs(self.chains).detach()
         return h_data, self.chains, h_model
 
