@@ -6,7 +6,8 @@ PyTorch, scikit-learn or learnergy user would run instead.
     python bench/bench_rbm.py --device cuda                    # GPU: all three sizes, CUDA-graph columns
 
 Everything is float32 on the chosen device (scikit-learn: float64 on the CPU). Times are medians
-of torch.utils.benchmark's blocked_autorange.
+of torch.utils.benchmark's blocked_autorange, run on torch.get_num_threads() threads (Timer's
+own default is a single thread).
 
 CD-1 step (one training update on a batch of binary data: positive phase, one Gibbs sweep,
 gradient, SGD with momentum 0.9, lr 0.01, weight decay 1e-4 on the weights):
@@ -142,7 +143,9 @@ def import_sklearn():
 def time_fn(fn, args, min_run_time, warmup=1):
     for _ in range(warmup):  # warm-up (and compilation)
         fn(*args)
-    timer = Timer("fn(*args)", globals={"fn": fn, "args": args})
+    # Timer runs its statement with num_threads=1 unless told otherwise: time on all of torch's
+    # threads, as the user's code (and numpy's BLAS in scikit-learn) would run.
+    timer = Timer("fn(*args)", globals={"fn": fn, "args": args}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
@@ -356,6 +359,15 @@ def bench_gibbs(sizes, device, args):
     print()
 
 
+def numpy_blas():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ""
+    blas = [f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info() if i["user_api"] == "blas"]
+    return f", BLAS: {blas[0]}" if blas else ""
+
+
 def parse_size(text):
     try:
         batch, nv, nh = (int(x) for x in text.lower().split("x"))
@@ -372,7 +384,8 @@ def main():
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=2,
                         help="interleaved timing rounds per case; the minimum of the rounds' medians is kept")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's); numpy's BLAS keeps its own")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads, and numpy's BLAS pools through threadpoolctl (default: theirs)")
     parser.add_argument("--gibbs-steps", type=int, default=100, help="sweeps per timed Gibbs chain")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
@@ -381,12 +394,18 @@ def main():
     parser.add_argument("--only", choices=["cd", "gibbs"], default=None, help="run one of the two tables")
     args = parser.parse_args()
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     sizes = args.sizes or (ALL_SIZES if device.type == "cuda" else ALL_SIZES[:2])
 
     LearnergyRBM, learnergy_error = (None, "skipped (--no-learnergy)") if args.no_learnergy else import_learnergy()
     BernoulliRBM, sklearn_error = (None, "skipped (--no-sklearn)") if args.no_sklearn else import_sklearn()
+    if args.threads:  # after the imports, so that numpy's BLAS is loaded and gets limited too
+        torch.set_num_threads(args.threads)
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(args.threads)  # called as a function, the limits stay set
+        except ImportError:
+            pass
     info = dgm_fast.build_info()
     gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
     print(f"date: {datetime.date.today()}  machine: {platform.processor() or platform.machine()}, "
@@ -397,7 +416,7 @@ def main():
         import numpy
         import sklearn
 
-        versions.append(f"scikit-learn {sklearn.__version__} (numpy {numpy.__version__})")
+        versions.append(f"scikit-learn {sklearn.__version__} (numpy {numpy.__version__}{numpy_blas()})")
     if LearnergyRBM is not None:
         import learnergy
 
