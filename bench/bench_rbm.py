@@ -228,7 +228,7 @@ def sanity_check(sizes, device, LearnergyRBM):
             make_learnergy_step(model)(v)  # its SGD adds the decay inside step(), not to .grad
             grads["learnergy"] = [model.W.grad + WEIGHT_DECAY * w0, model.a.grad, model.b.grad]
         for name, (gw, gb, gc) in grads.items():
-            cos = [torch.nn.functional.cosine_similarity(gw.flatten(), grads[ref][0].flatten(), dim=0).item()
+            cos = [torch.nn.functional.cosine_similarity(gw.double().flatten(), grads[ref][0].double().flatten(), dim=0).item()
                    for ref in ("dgm_fast", "eager")]
             print(f"| {fmt_size(size)} | {name} | {gw.norm():.4f} | {gb.norm():.4f} | {gc.norm():.4f} | "
                   f"{cos[0]:.3f} | {cos[1]:.3f} |", flush=True)
