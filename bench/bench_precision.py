@@ -76,7 +76,8 @@ def main():
             method.matmul_dtype = dtype
             fn = lambda: train.cd_step(model, v, opt, method, weight_decay=1e-4)  # noqa: E731
             fn()
-            times.append(Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=1.0).median)
+            timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            times.append(timer.blocked_autorange(min_run_time=1.0).median)
         print(f"| ({batch}, {nv}, {nh}) | {times[0] * 1e6:,.0f} | {times[1] * 1e6:,.0f} | {times[0] / times[1]:.2f}× |")
 
 

@@ -44,7 +44,7 @@ def fused_reparam(mu, log_var):
 
 def time_fn(fn, args, min_run_time):
     fn(*args)  # warm-up (and compilation)
-    timer = Timer("fn(*args)", globals={"fn": fn, "args": args})
+    timer = Timer("fn(*args)", globals={"fn": fn, "args": args}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
