@@ -48,6 +48,11 @@ TORCH_LIBRARY(dgm_fast, m) {
       "-> (Tensor h0_mean, Tensor v, Tensor h_mean)",
       {at::Tag::nondeterministic_seeded});
   m.def(
+      "rbm_ais(Tensor v, Tensor weight, Tensor visible_bias, Tensor hidden_bias, "
+      "Tensor base_visible_bias, float[] betas, *, Tensor? visible_log_std=None, "
+      "Generator? generator=None) -> (Tensor log_weights, Tensor v)",
+      {at::Tag::nondeterministic_seeded});
+  m.def(
       "rbm_cd_gradient(Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, "
       "Tensor weight, *, float weight_decay=0.0, "
       "Tensor? visible_log_std=None, ScalarType? matmul_dtype=None) "

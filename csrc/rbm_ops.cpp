@@ -233,9 +233,73 @@ std::tuple<Tensor, Tensor, Tensor> rbm_cd_gradient(const Tensor& v_data,   // [B
   return {grad_weight, grad_visible, grad_hidden};
 }
 
+// Annealed importance sampling (Neal 2001; Salakhutdinov & Murray 2008) between a base-rate
+// model A (no weights, visible biases a, the RBM's sigma) and the RBM B, all runs advancing
+// together. The intermediate distributions, with x = hidden_bias + (v / sigma) W:
+//   log p*_beta(v) = (1 - beta) a.v + beta b.v + sum_j softplus(beta x_j)            Bernoulli
+//   log p*_beta(v) = -sum_i [(1 - beta)(v_i - a_i)^2 + beta (v_i - b_i)^2] / (2 sigma_i^2)
+//                    + sum_j softplus(beta x_j)                                        Gaussian
+// For each beta after the first: log_w += log p*_beta(v) - log p*_previous(v) (in float64: the
+// increments are differences of nearly equal softplus sums), then, except after the last, one
+// Gibbs transition that leaves p_beta invariant. The betas may run either way: 0 -> 1 is AIS
+// (E[log Z_A + logmeanexp(log_w)] <= log Z_B), 1 -> 0 from samples of B is reverse AIS.
+std::tuple<Tensor, Tensor> rbm_ais(const Tensor& v0,                 // [R, V] runs
+                                   const Tensor& weight,             // [V, H]
+                                   const Tensor& visible_bias,       // [V]
+                                   const Tensor& hidden_bias,        // [H]
+                                   const Tensor& base_visible_bias,  // [V]
+                                   c10::ArrayRef<double> betas,
+                                   const std::optional<Tensor>& visible_log_std,
+                                   std::optional<at::Generator> generator) {
+  constexpr const char* op = "rbm_ais";
+  check_rbm_args(v0, weight, visible_bias, hidden_bias, visible_log_std, std::nullopt, op);
+  TORCH_CHECK_VALUE(base_visible_bias.sizes() == visible_bias.sizes(), op,
+                    ": base_visible_bias must be [", weight.size(0), "], got ",
+                    base_visible_bias.sizes());
+  TORCH_CHECK_VALUE(betas.size() >= 2, op, ": need at least two inverse temperatures");
+  for (const double beta : betas) {
+    TORCH_CHECK_VALUE(beta >= 0 && beta <= 1, op, ": inverse temperatures must lie in [0, 1], got ", beta);
+  }
+  const bool gaussian = visible_log_std.has_value();
+  const Tensor w_t = weight.t();
+  Tensor inv_std, inv_var, std_dev;
+  if (gaussian) {
+    inv_std = at::exp(-*visible_log_std);
+    inv_var = inv_std * inv_std;
+    std_dev = at::exp(*visible_log_std);
+  }
+  const Tensor bias_diff = visible_bias - base_visible_bias;  // Bernoulli visible term
+  Tensor v = v0;
+  Tensor log_w = at::zeros({v0.size(0)}, v0.options().dtype(at::kDouble));
+  const auto log_p_visible_delta = [&](const Tensor& v_, double dbeta) -> Tensor {
+    if (!gaussian) return at::mv(v_, bias_diff).to(at::kDouble) * dbeta;
+    // -(dbeta) * sum_i [(v - b)^2 - (v - a)^2] / (2 sigma^2)
+    const Tensor d = ((v_ - visible_bias).square() - (v_ - base_visible_bias).square()) * inv_var;
+    return d.sum(1).to(at::kDouble) * (-0.5 * dbeta);
+  };
+  for (size_t k = 1; k < betas.size(); ++k) {
+    const double beta = betas[k], previous = betas[k - 1];
+    const Tensor x = at::addmm(hidden_bias, gaussian ? v * inv_std : v, weight);  // [R, H]
+    const Tensor x64 = x.to(at::kDouble);
+    log_w += log_p_visible_delta(v, beta - previous) +
+             (at::softplus(x64 * beta) - at::softplus(x64 * previous)).sum(1);
+    if (k + 1 == betas.size()) break;
+    const Tensor h = std::get<0>(call_bernoulli_logits(x * beta, generator, false));
+    const Tensor mixed = base_visible_bias * (1 - beta) + visible_bias * beta;
+    if (gaussian) {
+      const Tensor mu = at::mm(h, w_t).mul_(std_dev * beta).add_(mixed);
+      v = call_normal_reparam(mu, (2 * *visible_log_std).expand_as(mu).contiguous(), generator);
+    } else {
+      v = std::get<0>(call_bernoulli_logits(at::addmm(mixed, h, w_t, 1, beta), generator, false));
+    }
+  }
+  return {log_w, v};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
+  m.impl("rbm_ais", &rbm_ais);
   m.impl("rbm_gibbs_chain", &rbm_gibbs_chain);
   m.impl("rbm_cd_gradient", &rbm_cd_gradient);
 }
