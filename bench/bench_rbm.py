@@ -54,9 +54,9 @@ import datetime
 import platform
 
 import torch
-from torch.utils.benchmark import Timer
 
 import dgm_fast
+from timing import graphed, time_fn
 from dgm_fast import train
 from dgm_fast.rbm import RBM
 
@@ -138,29 +138,6 @@ def import_sklearn():
 
 
 # ---- timing ------------------------------------------------------------------------------------
-
-
-def time_fn(fn, args, min_run_time, warmup=1):
-    for _ in range(warmup):  # warm-up (and compilation)
-        fn(*args)
-    # Timer runs its statement with num_threads=1 unless told otherwise: time on all of torch's
-    # threads, as the user's code (and numpy's BLAS in scikit-learn) would run.
-    timer = Timer("fn(*args)", globals={"fn": fn, "args": args}, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=min_run_time).median
-
-
-def graphed(fn, args):
-    """fn captured in a CUDA graph; the returned callable replays it."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):  # also creates the optimizer's momentum buffers before the capture
-            fn(*args)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn(*args)
-    return lambda *_: graph.replay()
 
 
 def binary_batch(batch, n_visible, device, generator):

@@ -19,9 +19,9 @@ import datetime
 import platform
 
 import torch
-from torch.utils.benchmark import Timer
 
 import dgm_fast
+from timing import graphed, time_fn
 from dgm_fast import ops
 
 
@@ -40,26 +40,6 @@ def eager_reparam(mu, log_var):
 
 def fused_reparam(mu, log_var):
     return ops.normal_reparam(mu, log_var)
-
-
-def time_fn(fn, args, min_run_time):
-    fn(*args)  # warm-up (and compilation)
-    timer = Timer("fn(*args)", globals={"fn": fn, "args": args}, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=min_run_time).median
-
-
-def graphed(fn, args):
-    """fn captured in a CUDA graph; the returned callable replays it."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn(*args)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn(*args)
-    return lambda *_: graph.replay()
 
 
 def cases(device):

@@ -1,0 +1,30 @@
+"""Timing helpers shared by the benchmark scripts (run as `python bench/<script>.py`)."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.benchmark import Timer
+
+
+def time_fn(fn, args, min_run_time: float, warmup: int = 1) -> float:
+    """Median seconds per call of ``fn(*args)`` after ``warmup`` calls (and compilation)."""
+    for _ in range(warmup):
+        fn(*args)
+    # Timer runs its statement with num_threads=1 unless told otherwise: time on all of torch's
+    # threads, as the user's code (and numpy's BLAS in scikit-learn) would run.
+    timer = Timer("fn(*args)", globals={"fn": fn, "args": args}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def graphed(fn, args):
+    """``fn`` captured in a CUDA graph; the returned callable replays it."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):  # also creates an optimizer's momentum buffers before the capture
+            fn(*args)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn(*args)
+    return lambda *_: graph.replay()
