@@ -1,5 +1,5 @@
 """Reproduction of Salakhutdinov & Murray (2008), "On the quantitative analysis of deep belief
-networks": 500-hidden-unit RBMs on MNIST trained with CD-1, CD-3, CD-25 and PCD (and FPCD),
+networks": 500-hidden-unit RBMs on MNIST trained with CD-1, CD-3, CD-25 and PCD (and FPCD, PT),
 evaluated with AIS (their protocol: a base-rate model from the data marginals, 14,501
 intermediate distributions, 100 runs, +-3 sigma bounds) and with reverse AIS.
 
@@ -64,7 +64,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--runs", type=int, default=100, help="AIS runs")
-    parser.add_argument("--methods", default="CD-1,CD-3,CD-25,PCD,FPCD")
+    parser.add_argument("--methods", default="CD-1,CD-3,CD-25,PCD,FPCD", help="any of CD-1,CD-3,CD-25,PCD,FPCD,PT")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/repro_rbm_mnist.md")
@@ -73,7 +73,8 @@ def main():
     train_x, _ = load_mnist("train", binarize="stochastic", seed=args.seed)
     test_x, _ = load_mnist("test", binarize="stochastic", seed=args.seed + 1)
     train_x, test_x = train_x.to(args.device), test_x.to(args.device)
-    specs = {"CD-1": ("cd", 1), "CD-3": ("cd", 3), "CD-25": ("cd", 25), "PCD": ("pcd", 1), "FPCD": ("fpcd", 1)}
+    specs = {"CD-1": ("cd", 1), "CD-3": ("cd", 3), "CD-25": ("cd", 25), "PCD": ("pcd", 1), "FPCD": ("fpcd", 1),
+             "PT": ("pt", 1)}
     rows = []
     for name in args.methods.split(","):
         method, k = specs[name]
