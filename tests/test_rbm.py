@@ -1,7 +1,6 @@
 """The RBM against exact enumeration: conditionals, free energy, partition function, the long-run
 distribution of its Gibbs chain, CD gradients, and the detailed balance of tempering swaps."""
 
-import math
 
 import pytest
 import torch
