@@ -1,0 +1,341 @@
+// VAE losses: the negative ELBO of a diagonal-Gaussian VAE and the importance-weighted (IWAE)
+// bound. The schemas of their ops are declared here (a TORCH_LIBRARY_FRAGMENT, next to the
+// library in csrc/ops.cpp), with the argument checks and the CPU kernels. CUDA kernels are in
+// cuda/losses/elbo.cu, fake kernels and autograd formulas in python/dgm_fast/losses_elbo.py, the
+// plain-PyTorch definitions in python/dgm_fast/reference_elbo.py.
+//
+// Every value is computed in float32 for float32, bfloat16 and float16 inputs (float64 for
+// float64) and rounded to the input dtype once, at the end.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include "sampler_checks.h"
+
+namespace dgm_fast {
+
+// ---- argument checks (also used by cuda/losses/elbo.cu) ----------------------------------------
+
+// likelihood: "bernoulli" (recon holds logits) or "gaussian" (recon holds the mean, unit variance).
+bool elbo_is_bernoulli(std::string_view likelihood, const char* op) {
+  TORCH_CHECK_VALUE(likelihood == "bernoulli" || likelihood == "gaussian", op,
+                    ": likelihood must be \"bernoulli\" or \"gaussian\", got \"",
+                    std::string(likelihood), "\"");
+  return likelihood == "bernoulli";
+}
+
+// x, recon: [B, D]; mu, log_var: [B, Z]; all of one floating dtype and one device.
+void check_gaussian_elbo_args(const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu,
+                              const at::Tensor& log_var, const char* op) {
+  check_sampling_dtype(x, op, "x");
+  check_same_device(x, recon, op, "x", "recon");
+  check_same_device(x, mu, op, "x", "mu");
+  check_same_device(x, log_var, op, "x", "log_var");
+  const std::pair<const at::Tensor*, const char*> others[] = {
+      {&recon, "recon"}, {&mu, "mu"}, {&log_var, "log_var"}};
+  for (const auto& [t, name] : others) {
+    TORCH_CHECK_TYPE(t->scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ",
+                     t->scalar_type(), " but x has dtype ", x.scalar_type(),
+                     "; pass all four tensors in one dtype");
+  }
+  TORCH_CHECK_VALUE(x.dim() == 2, op, ": x must have shape [batch, features], got ", x.sizes());
+  TORCH_CHECK_VALUE(recon.sizes() == x.sizes(), op, ": recon must have the shape of x ",
+                    x.sizes(), ", got ", recon.sizes());
+  TORCH_CHECK_VALUE(mu.dim() == 2 && mu.size(0) == x.size(0), op,
+                    ": mu must have shape [batch, latents] with batch = ", x.size(0),
+                    " (the first dimension of x), got ", mu.sizes());
+  TORCH_CHECK_VALUE(log_var.sizes() == mu.sizes(), op, ": log_var must have the shape of mu ",
+                    mu.sizes(), ", got ", log_var.sizes());
+}
+
+// grad: [B], the incoming gradient of the per-example values.
+void check_gaussian_elbo_backward_args(const at::Tensor& grad, const at::Tensor& x,
+                                       const at::Tensor& recon, const at::Tensor& mu,
+                                       const at::Tensor& log_var) {
+  constexpr const char* op = "gaussian_elbo_backward";
+  check_gaussian_elbo_args(x, recon, mu, log_var, op);
+  check_same_device(x, grad, op, "x", "grad");
+  TORCH_CHECK_TYPE(grad.scalar_type() == x.scalar_type(), op, ": grad has dtype ",
+                   grad.scalar_type(), " but x has dtype ", x.scalar_type());
+  TORCH_CHECK_VALUE(grad.dim() == 1 && grad.size(0) == x.size(0), op,
+                    ": grad must have shape [", x.size(0), "], got ", grad.sizes());
+}
+
+// log_weights: [K, B] with K >= 1.
+void check_iwae_bound_args(const at::Tensor& log_weights, const char* op) {
+  check_sampling_dtype(log_weights, op, "log_weights");
+  TORCH_CHECK_VALUE(log_weights.dim() == 2, op,
+                    ": log_weights must have shape [samples, batch], got ", log_weights.sizes());
+  TORCH_CHECK_VALUE(log_weights.size(0) >= 1, op,
+                    ": log_weights needs at least one sample (its first dimension is 0)");
+}
+
+// grad, bound: [B]; log_weights: [K, B].
+void check_iwae_bound_backward_args(const at::Tensor& grad, const at::Tensor& log_weights,
+                                    const at::Tensor& bound) {
+  constexpr const char* op = "iwae_bound_backward";
+  check_iwae_bound_args(log_weights, op);
+  check_same_device(log_weights, grad, op, "log_weights", "grad");
+  check_same_device(log_weights, bound, op, "log_weights", "bound");
+  const std::pair<const at::Tensor*, const char*> others[] = {{&grad, "grad"}, {&bound, "bound"}};
+  for (const auto& [t, name] : others) {
+    TORCH_CHECK_TYPE(t->scalar_type() == log_weights.scalar_type(), op, ": ", name,
+                     " has dtype ", t->scalar_type(), " but log_weights has dtype ",
+                     log_weights.scalar_type());
+    TORCH_CHECK_VALUE(t->dim() == 1 && t->size(0) == log_weights.size(1), op, ": ", name,
+                      " must have shape [", log_weights.size(1), "], got ", t->sizes());
+  }
+}
+
+namespace {
+
+constexpr int64_t kRowGrain = 16;      // rows per parallel task
+constexpr int64_t kColumnChunk = 256;  // iwae: columns handled together (contiguous in memory)
+
+// ---- element formulas --------------------------------------------------------------------------
+
+// -log Bernoulli(x | sigmoid(l)) = softplus(l) - x l, without overflow for any logit.
+template <typename T>
+inline T bernoulli_nll(T x, T l) {
+  return std::max(l, T(0)) - x * l + std::log1p(std::exp(-std::abs(l)));
+}
+
+template <typename T>
+inline T stable_sigmoid(T l) {
+  if (l >= T(0)) return T(1) / (T(1) + std::exp(-l));
+  const T e = std::exp(l);
+  return e / (T(1) + e);
+}
+
+// 0.5 * (mu^2 + exp(log_var) - 1 - log_var): KL(N(mu, exp(log_var)) || N(0, 1)) per latent.
+template <typename T>
+inline T kl_term(T mu, T lv) {
+  return T(0.5) * (mu * mu + std::exp(lv) - T(1) - lv);
+}
+
+// ---- gaussian_elbo -----------------------------------------------------------------------------
+
+template <typename scalar_t>
+void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t* mu,
+                       const scalar_t* log_var, scalar_t* out, int64_t D, int64_t Z,
+                       bool bernoulli, int64_t row_begin, int64_t row_end) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const acc_t half_log_2pi = acc_t(0.91893853320467274178);
+  for (int64_t b = row_begin; b < row_end; ++b) {
+    const scalar_t* xb = x + b * D;
+    const scalar_t* rb = recon + b * D;
+    acc_t nll = 0;
+    if (bernoulli) {
+      for (int64_t d = 0; d < D; ++d)
+        nll += bernoulli_nll(static_cast<acc_t>(xb[d]), static_cast<acc_t>(rb[d]));
+    } else {
+      for (int64_t d = 0; d < D; ++d) {
+        const acc_t diff = static_cast<acc_t>(xb[d]) - static_cast<acc_t>(rb[d]);
+        nll += diff * diff;
+      }
+      nll = acc_t(0.5) * nll + half_log_2pi * acc_t(D);
+    }
+    acc_t kl = 0;
+    for (int64_t z = 0; z < Z; ++z)
+      kl += kl_term(static_cast<acc_t>(mu[b * Z + z]), static_cast<acc_t>(log_var[b * Z + z]));
+    out[b] = static_cast<scalar_t>(nll + kl);
+  }
+}
+
+template <typename scalar_t>
+void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t* recon,
+                        const scalar_t* mu, const scalar_t* log_var, scalar_t* grad_recon,
+                        scalar_t* grad_mu, scalar_t* grad_log_var, int64_t D, int64_t Z,
+                        bool bernoulli, int64_t row_begin, int64_t row_end) {
+  using acc_t = at::opmath_type<scalar_t>;
+  for (int64_t b = row_begin; b < row_end; ++b) {
+    const acc_t g = static_cast<acc_t>(grad[b]);
+    const int64_t o = b * D;
+    if (bernoulli) {
+      for (int64_t d = 0; d < D; ++d)  // d/dl = sigmoid(l) - x
+        grad_recon[o + d] = static_cast<scalar_t>(
+            g * (stable_sigmoid(static_cast<acc_t>(recon[o + d])) - static_cast<acc_t>(x[o + d])));
+    } else {
+      for (int64_t d = 0; d < D; ++d)  // d/dr = r - x
+        grad_recon[o + d] = static_cast<scalar_t>(
+            g * (static_cast<acc_t>(recon[o + d]) - static_cast<acc_t>(x[o + d])));
+    }
+    for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
+      grad_mu[z] = static_cast<scalar_t>(g * static_cast<acc_t>(mu[z]));
+      grad_log_var[z] = static_cast<scalar_t>(
+          g * acc_t(0.5) * (std::exp(static_cast<acc_t>(log_var[z])) - acc_t(1)));
+    }
+  }
+}
+
+at::Tensor gaussian_elbo_cpu(const at::Tensor& x,        // [B, D] data (targets)
+                             const at::Tensor& recon,    // [B, D] logits or means
+                             const at::Tensor& mu,       // [B, Z] posterior means
+                             const at::Tensor& log_var,  // [B, Z] posterior log-variances
+                             c10::string_view likelihood) {
+  constexpr const char* op = "gaussian_elbo";
+  check_gaussian_elbo_args(x, recon, mu, log_var, op);
+  const bool bernoulli = elbo_is_bernoulli(likelihood, op);
+  const at::Tensor xc = x.contiguous(), rc = recon.contiguous();
+  const at::Tensor mc = mu.contiguous(), lc = log_var.contiguous();
+  const int64_t B = x.size(0), D = x.size(1), Z = mu.size(1);
+  at::Tensor out = at::empty({B}, x.options());  // [B] negative ELBO per example
+  if (B == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "gaussian_elbo_cpu", [&] {
+    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
+    const scalar_t* rp = rc.const_data_ptr<scalar_t>();
+    const scalar_t* mp = mc.const_data_ptr<scalar_t>();
+    const scalar_t* lp = lc.const_data_ptr<scalar_t>();
+    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
+      elbo_forward_rows(xp, rp, mp, lp, op_, D, Z, bernoulli, begin, end);
+    });
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_backward_cpu(
+    const at::Tensor& grad,     // [B] incoming gradient of the per-example values
+    const at::Tensor& x,        // [B, D]
+    const at::Tensor& recon,    // [B, D]
+    const at::Tensor& mu,       // [B, Z]
+    const at::Tensor& log_var,  // [B, Z]
+    c10::string_view likelihood) {
+  check_gaussian_elbo_backward_args(grad, x, recon, mu, log_var);
+  const bool bernoulli = elbo_is_bernoulli(likelihood, "gaussian_elbo_backward");
+  const at::Tensor gc = grad.contiguous(), xc = x.contiguous(), rc = recon.contiguous();
+  const at::Tensor mc = mu.contiguous(), lc = log_var.contiguous();
+  const int64_t B = x.size(0), D = x.size(1), Z = mu.size(1);
+  at::Tensor grad_recon = at::empty(rc.sizes(), rc.options());   // [B, D]
+  at::Tensor grad_mu = at::empty(mc.sizes(), mc.options());      // [B, Z]
+  at::Tensor grad_log_var = at::empty(lc.sizes(), lc.options()); // [B, Z]
+  if (B == 0) return {grad_recon, grad_mu, grad_log_var};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "gaussian_elbo_backward_cpu", [&] {
+    const scalar_t* gp = gc.const_data_ptr<scalar_t>();
+    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
+    const scalar_t* rp = rc.const_data_ptr<scalar_t>();
+    const scalar_t* mp = mc.const_data_ptr<scalar_t>();
+    const scalar_t* lp = lc.const_data_ptr<scalar_t>();
+    scalar_t* grp = grad_recon.mutable_data_ptr<scalar_t>();
+    scalar_t* gmp = grad_mu.mutable_data_ptr<scalar_t>();
+    scalar_t* glp = grad_log_var.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
+      elbo_backward_rows(gp, xp, rp, mp, lp, grp, gmp, glp, D, Z, bernoulli, begin, end);
+    });
+  });
+  return {grad_recon, grad_mu, grad_log_var};
+}
+
+// ---- iwae_bound --------------------------------------------------------------------------------
+
+// Columns [c0, c0 + n) of log_weights [K, B]: out = max + log(sum exp(w - max)) - log K, with the
+// max and the sum taken over k for all n columns together (rows are contiguous in memory).
+template <typename scalar_t>
+void iwae_forward_columns(const scalar_t* lw, scalar_t* out, int64_t K, int64_t B, int64_t c0,
+                          int64_t n) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
+  acc_t m[kColumnChunk], s[kColumnChunk];
+  std::fill(m, m + n, -kInf);
+  std::fill(s, s + n, acc_t(0));
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = lw + k * B + c0;
+    for (int64_t j = 0; j < n; ++j) {
+      const acc_t w = static_cast<acc_t>(row[j]);
+      m[j] = (w > m[j] || std::isnan(w)) ? w : m[j];  // NaN propagates
+    }
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = lw + k * B + c0;
+    for (int64_t j = 0; j < n; ++j) {
+      // all weights -inf (or a +inf max): exp(w - m) would be NaN; the sum is then exp(0) per
+      // +inf weight, and the result -inf or +inf from m itself
+      const acc_t w = static_cast<acc_t>(row[j]);
+      s[j] += std::isinf(m[j]) ? acc_t(w == m[j]) : std::exp(w - m[j]);
+    }
+  }
+  const acc_t log_k = std::log(static_cast<acc_t>(K));
+  for (int64_t j = 0; j < n; ++j) out[c0 + j] = static_cast<scalar_t>(m[j] + std::log(s[j]) - log_k);
+}
+
+at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z_k) - log q(z_k | x)
+  check_iwae_bound_args(log_weights, "iwae_bound");
+  const at::Tensor lw = log_weights.contiguous();
+  const int64_t K = lw.size(0), B = lw.size(1);
+  at::Tensor out = at::empty({B}, lw.options());  // [B] log (1/K) sum_k exp(log_weights[k])
+  if (B == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lw.scalar_type(), "iwae_bound_cpu", [&] {
+    const scalar_t* lp = lw.const_data_ptr<scalar_t>();
+    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
+    const int64_t n_chunks = (B + kColumnChunk - 1) / kColumnChunk;
+    at::parallel_for(0, n_chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        const int64_t c0 = c * kColumnChunk;
+        iwae_forward_columns(lp, op_, K, B, c0, std::min(kColumnChunk, B - c0));
+      }
+    });
+  });
+  return out;
+}
+
+at::Tensor iwae_bound_backward_cpu(const at::Tensor& grad,         // [B]
+                                   const at::Tensor& log_weights,  // [K, B]
+                                   const at::Tensor& bound) {      // [B] the forward's output
+  check_iwae_bound_backward_args(grad, log_weights, bound);
+  const at::Tensor gc = grad.contiguous(), lw = log_weights.contiguous(), bc = bound.contiguous();
+  const int64_t K = lw.size(0), B = lw.size(1);
+  at::Tensor grad_lw = at::empty(lw.sizes(), lw.options());  // [K, B] grad * softmax_k(lw)
+  if (lw.numel() == 0) return grad_lw;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lw.scalar_type(), "iwae_bound_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* gp = gc.const_data_ptr<scalar_t>();
+    const scalar_t* lp = lw.const_data_ptr<scalar_t>();
+    const scalar_t* bp = bc.const_data_ptr<scalar_t>();
+    scalar_t* op_ = grad_lw.mutable_data_ptr<scalar_t>();
+    const acc_t log_k = std::log(static_cast<acc_t>(K));
+    at::parallel_for(0, K, std::max<int64_t>(1, 32768 / std::max<int64_t>(B, 1)),
+                     [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        for (int64_t j = 0; j < B; ++j) {
+          // softmax weight exp(w - logsumexp(w)), logsumexp = bound + log K; 0 where every
+          // weight of the column is -inf (the bound is then -inf and has no slope)
+          const acc_t lse = static_cast<acc_t>(bp[j]) + log_k;
+          const acc_t w = static_cast<acc_t>(lp[k * B + j]);
+          const acc_t p = std::isinf(lse) && lse < 0 ? acc_t(0) : std::exp(w - lse);
+          op_[k * B + j] = static_cast<scalar_t>(static_cast<acc_t>(gp[j]) * p);
+        }
+      }
+    });
+  });
+  return grad_lw;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
+  m.def(
+      "gaussian_elbo(Tensor x, Tensor recon, Tensor mu, Tensor log_var, *, "
+      "str likelihood=\"bernoulli\") -> Tensor");
+  m.def(
+      "gaussian_elbo_backward(Tensor grad, Tensor x, Tensor recon, Tensor mu, Tensor log_var, *, "
+      "str likelihood=\"bernoulli\") -> (Tensor grad_recon, Tensor grad_mu, Tensor grad_log_var)");
+  m.def("iwae_bound(Tensor log_weights) -> Tensor");
+  m.def("iwae_bound_backward(Tensor grad, Tensor log_weights, Tensor bound) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
+  m.impl("gaussian_elbo", &gaussian_elbo_cpu);
+  m.impl("gaussian_elbo_backward", &gaussian_elbo_backward_cpu);
+  m.impl("iwae_bound", &iwae_bound_cpu);
+  m.impl("iwae_bound_backward", &iwae_bound_backward_cpu);
+}
+
+}  // namespace dgm_fast

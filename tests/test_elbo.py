@@ -1,0 +1,294 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dgm_fast import losses_elbo, reference_elbo
+
+LIKELIHOODS = ["bernoulli", "gaussian"]
+
+
+def make_inputs(B=5, D=7, Z=3, dtype=torch.float64, device="cpu", seed=0, requires_grad=True):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(B, D, generator=g, dtype=torch.float64)
+    recon = 3 * torch.randn(B, D, generator=g, dtype=torch.float64)
+    mu = torch.randn(B, Z, generator=g, dtype=torch.float64)
+    log_var = torch.randn(B, Z, generator=g, dtype=torch.float64)
+    out = [t.to(dtype=dtype, device=device) for t in (x, recon, mu, log_var)]
+    if requires_grad:
+        for t in out[1:]:
+            t.requires_grad_(True)
+    return out
+
+
+# ---- gaussian_elbo: values and gradients -------------------------------------------------------
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_elbo_matches_reference_float64(device, likelihood, reduction):
+    x, recon, mu, log_var = make_inputs(device=device)
+    ours = losses_elbo.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction=reduction)
+    ref = reference_elbo.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction=reduction)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ours)
+    ours_grads = torch.autograd.grad(ours, (recon, mu, log_var), g)
+    ref_grads = torch.autograd.grad(ref, (recon, mu, log_var), g)
+    for a, b in zip(ours_grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_elbo_gradcheck(likelihood):
+    x, recon, mu, log_var = make_inputs(B=3, D=4, Z=2)
+
+    def fn(recon, mu, log_var):
+        return losses_elbo.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction="none")
+
+    assert torch.autograd.gradcheck(fn, (recon, mu, log_var))
+
+
+def test_elbo_bernoulli_closed_form():
+    # x = 1, logit 0: -log(1/2) per feature; mu = 0, log_var = 0: KL = 0
+    x = torch.ones(2, 3, dtype=torch.float64)
+    out = losses_elbo.gaussian_elbo(
+        x, torch.zeros_like(x), torch.zeros(2, 4, dtype=torch.float64),
+        torch.zeros(2, 4, dtype=torch.float64), reduction="none",
+    )
+    torch.testing.assert_close(out, torch.full((2,), 3 * math.log(2), dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_elbo_low_precision_matches_float64(dtype, likelihood):
+    x, recon, mu, log_var = make_inputs(B=16, D=50, Z=8, requires_grad=False)
+    low = [t.to(dtype).requires_grad_(i > 0) for i, t in enumerate((x, recon, mu, log_var))]
+    ours = losses_elbo.gaussian_elbo(*low, likelihood=likelihood, reduction="none")
+    assert ours.dtype == dtype
+    exact = reference_elbo.gaussian_elbo(*(t.double() for t in low), likelihood=likelihood, reduction="none")
+    # computed in float32: the only rounding to the low dtype is that of the result
+    tol = {torch.float32: 1e-5, torch.bfloat16: 8e-3, torch.float16: 1e-3}[dtype]
+    torch.testing.assert_close(ours.double(), exact, rtol=tol, atol=tol)
+    ours.sum().backward()
+    assert all(t.grad.dtype == dtype and torch.isfinite(t.grad).all() for t in low[1:])
+
+
+# ---- stability ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("big", [100.0, 1000.0])
+def test_elbo_extreme_logits_finite_and_exact(dtype, big):
+    logits = torch.tensor([[big, -big, big, -big]], dtype=dtype, requires_grad=True)
+    x = torch.tensor([[0.0, 1.0, 1.0, 0.0]], dtype=dtype)
+    mu = torch.zeros(1, 2, dtype=dtype, requires_grad=True)
+    log_var = torch.tensor([[30.0, -30.0]], dtype=dtype, requires_grad=True)
+    out = losses_elbo.gaussian_elbo(x, logits, mu, log_var, reduction="sum")
+    # nll: big + big + ~0 + ~0; KL: 0.5 * (exp(30) - 31) + 0.5 * (exp(-30) + 29)
+    expected = 2 * big + 0.5 * (math.exp(30) - 31) + 0.5 * (math.exp(-30) + 29)
+    assert torch.isfinite(out)
+    assert out.item() == pytest.approx(expected, rel=1e-6)
+    out.backward()
+    for t in (logits, mu, log_var):
+        assert torch.isfinite(t.grad).all()
+    torch.testing.assert_close(logits.grad, torch.tensor([[1.0, -1.0, 0.0, 0.0]], dtype=dtype))
+    torch.testing.assert_close(
+        log_var.grad, torch.tensor([[0.5 * (math.exp(30) - 1), 0.5 * (math.exp(-30) - 1)]], dtype=dtype)
+    )
+
+
+def test_naive_formulas_fail_where_ours_holds():
+    logits = torch.tensor([[1000.0, -1000.0]])
+    x = torch.tensor([[0.0, 1.0]])  # true NLL: 1000 + 1000
+    mu, log_var = torch.zeros(1, 1), torch.zeros(1, 1)
+    ours = losses_elbo.gaussian_elbo(x, logits, mu, log_var, reduction="sum")
+    assert ours.item() == pytest.approx(2000.0)
+    p = torch.sigmoid(logits)  # exactly 1 and 0 in float32
+    naive_log = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum()
+    assert not torch.isfinite(naive_log)  # 0 * -inf = nan
+    clamped = F.binary_cross_entropy(p, x, reduction="sum")  # log clamped at -100
+    assert clamped.item() == pytest.approx(200.0)  # wrong by a factor of 10
+
+
+# ---- gaussian_elbo: errors ---------------------------------------------------------------------
+
+
+def test_elbo_bad_inputs():
+    x, recon, mu, log_var = make_inputs(requires_grad=False)
+    with pytest.raises(ValueError, match="recon must have the shape of x"):
+        losses_elbo.gaussian_elbo(x, recon[:, :3], mu, log_var)
+    with pytest.raises(ValueError, match="mu must have shape"):
+        losses_elbo.gaussian_elbo(x, recon, mu[:2], log_var[:2])
+    with pytest.raises(ValueError, match="log_var must have the shape of mu"):
+        losses_elbo.gaussian_elbo(x, recon, mu, log_var[:, :2])
+    with pytest.raises(ValueError, match="x must have shape"):
+        losses_elbo.gaussian_elbo(x[0], recon[0], mu, log_var)
+    with pytest.raises(TypeError, match="mu has dtype"):
+        losses_elbo.gaussian_elbo(x, recon, mu.float(), log_var)
+    with pytest.raises(TypeError, match="float32, float64"):
+        losses_elbo.gaussian_elbo(*(t.to(torch.int64) for t in (x, recon, mu, log_var)))
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        losses_elbo.gaussian_elbo(x, recon, mu, log_var, likelihood="poisson")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        losses_elbo.gaussian_elbo(x, recon, mu, log_var, reduction="max")
+    with pytest.raises(ValueError, match="likelihood must be"):  # the op itself checks too
+        torch.ops.dgm_fast.gaussian_elbo(x, recon, mu, log_var, likelihood="poisson")
+    with pytest.raises(RuntimeError, match="mu is on meta but x is on cpu|x is on cpu but mu is on meta"):
+        losses_elbo.gaussian_elbo(x, recon, mu.to("meta"), log_var)
+
+
+def test_elbo_meta_shapes():
+    x, recon, mu, log_var = (t.to("meta") for t in make_inputs(B=4, requires_grad=False))
+    assert losses_elbo.gaussian_elbo(x, recon, mu, log_var, reduction="none").shape == (4,)
+
+
+# ---- iwae_bound --------------------------------------------------------------------------------
+
+
+def test_iwae_bound_is_logsumexp_minus_log_k(device):
+    w = (10 * torch.randn(7, 5, dtype=torch.float64, device=device)).requires_grad_(True)
+    bound = losses_elbo.iwae_bound(w)
+    torch.testing.assert_close(bound, torch.logsumexp(w, 0) - math.log(7), rtol=1e-13, atol=1e-13)
+    g = torch.randn(5, dtype=torch.float64, device=device)
+    (grad,) = torch.autograd.grad(bound, w, g)
+    torch.testing.assert_close(grad, torch.softmax(w, 0) * g, rtol=1e-13, atol=1e-13)
+
+
+def test_iwae_bound_two_arguments_and_dim():
+    log_p = torch.randn(4, 3, 6, dtype=torch.float64)
+    log_q = torch.randn(4, 3, 6, dtype=torch.float64)
+    ours = losses_elbo.iwae_bound(log_p, log_q, dim=1)
+    assert ours.shape == (4, 6)
+    torch.testing.assert_close(ours, reference_elbo.iwae_bound(log_p - log_q, dim=1))
+
+
+def test_iwae_bound_gradcheck():
+    w = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(losses_elbo.iwae_bound, (w,))
+
+
+def test_iwae_bound_extreme_and_infinite():
+    w = torch.tensor(
+        [[1e4, -1e4, -math.inf], [1e4 - math.log(3), 0.0, -math.inf]], dtype=torch.float64, requires_grad=True
+    )
+    bound = losses_elbo.iwae_bound(w)
+    expected = torch.logsumexp(w.detach(), 0) - math.log(2)
+    torch.testing.assert_close(bound.detach(), expected)
+    bound.sum().backward()
+    assert torch.isfinite(w.grad).all()
+    assert (w.grad[:, 2] == 0).all()  # every weight -inf: no slope
+    torch.testing.assert_close(w.grad[:, 0], torch.tensor([0.75, 0.25], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_iwae_bound_low_precision(dtype):
+    w = torch.randn(50, 300, dtype=torch.float64)
+    ours = losses_elbo.iwae_bound(w.to(dtype))
+    assert ours.dtype == dtype
+    exact = reference_elbo.iwae_bound(w.to(dtype).double())
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(ours.double(), exact, rtol=tol, atol=tol)
+
+
+def test_iwae_bound_bad_inputs():
+    with pytest.raises(ValueError, match="at least one sample"):
+        losses_elbo.iwae_bound(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match=r"\[samples, batch\]"):
+        torch.ops.dgm_fast.iwae_bound(torch.zeros(2, 3, 4))
+    with pytest.raises(TypeError, match="float32, float64"):
+        losses_elbo.iwae_bound(torch.zeros(2, 3, dtype=torch.int32))
+
+
+# ---- opcheck and torch.compile -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_opcheck_gaussian_elbo(likelihood):
+    x, recon, mu, log_var = make_inputs(dtype=torch.float32)
+    torch.library.opcheck(
+        torch.ops.dgm_fast.gaussian_elbo.default, (x, recon, mu, log_var), {"likelihood": likelihood}
+    )
+    grad = torch.randn(x.shape[0])
+    torch.library.opcheck(
+        torch.ops.dgm_fast.gaussian_elbo_backward.default,
+        (grad, x, recon.detach(), mu.detach(), log_var.detach()),
+        {"likelihood": likelihood},
+    )
+
+
+def test_opcheck_iwae_bound():
+    w = torch.randn(8, 5, requires_grad=True)
+    torch.library.opcheck(torch.ops.dgm_fast.iwae_bound.default, (w,))
+    bound = torch.ops.dgm_fast.iwae_bound(w.detach())
+    torch.library.opcheck(
+        torch.ops.dgm_fast.iwae_bound_backward.default, (torch.randn(5), w.detach(), bound)
+    )
+
+
+def test_compile_fullgraph_vae_loss():
+    torch.manual_seed(0)
+    enc = torch.nn.Linear(6, 2 * 3)
+    dec = torch.nn.Linear(3, 6)
+    x = torch.rand(8, 6)
+    eps = torch.randn(8, 3)
+
+    def loss_fn(x, eps):
+        mu, log_var = enc(x).chunk(2, dim=-1)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        elbo = losses_elbo.gaussian_elbo(x, dec(z), mu, log_var)
+        log_w = -losses_elbo.gaussian_elbo(
+            x.expand(4, 8, 6).reshape(32, 6), dec(z).repeat(4, 1), mu.repeat(4, 1), log_var.repeat(4, 1),
+            reduction="none",
+        ).reshape(4, 8)
+        return elbo - losses_elbo.iwae_bound(log_w).mean()
+
+    eager = loss_fn(x, eps)
+    eager_grads = torch.autograd.grad(eager, list(enc.parameters()) + list(dec.parameters()))
+    compiled = torch.compile(loss_fn, fullgraph=True)
+    out = compiled(x, eps)
+    grads = torch.autograd.grad(out, list(enc.parameters()) + list(dec.parameters()))
+    torch.testing.assert_close(out, eager)
+    for a, b in zip(grads, eager_grads):
+        torch.testing.assert_close(a, b)
+
+
+# ---- importance_log_likelihood -----------------------------------------------------------------
+
+
+def test_importance_log_likelihood_linear_gaussian():
+    # z ~ N(0, I_2), x | z ~ N(W z + b, s^2 I_3): p(x) = N(b, W W^T + s^2 I) in closed form.
+    torch.manual_seed(0)
+    W = torch.tensor([[1.0, 0.5], [-0.3, 0.8], [0.2, -0.6]], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    s = 0.8
+    x = torch.randn(6, 3, dtype=torch.float64)
+    cov = W @ W.T + s**2 * torch.eye(3, dtype=torch.float64)
+    exact = torch.distributions.MultivariateNormal(b, cov).log_prob(x)
+    prior = torch.distributions.Normal(torch.zeros(2, dtype=torch.float64), 1.5)  # a broad proposal
+    gen = torch.Generator().manual_seed(1)
+
+    def log_weight_fn(x, k):
+        z = 1.5 * torch.randn(k, x.shape[0], 2, generator=gen, dtype=torch.float64)
+        log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        log_px_z = torch.distributions.Normal(z @ W.T + b, s).log_prob(x).sum(-1)
+        return log_pz + log_px_z - prior.log_prob(z).sum(-1)  # [k, B]
+
+    est = losses_elbo.importance_log_likelihood(log_weight_fn, x, n_samples=20000, chunk=3000)
+    assert est.shape == (6,) and est.dtype == torch.float64
+    assert (est - exact).abs().max() < 0.02  # nats
+
+
+def test_importance_log_likelihood_chunks_combine_exactly():
+    lw = torch.randn(1000, 4, dtype=torch.float64) * 20
+
+    def fixed(it):
+        def fn(x, k):
+            return next(it)[:k]
+        return fn
+
+    whole = losses_elbo.importance_log_likelihood(lambda x, k: lw, None, n_samples=1000, chunk=1000)
+    parts = iter(lw.split(300))
+    chunked = losses_elbo.importance_log_likelihood(fixed(parts), None, n_samples=1000, chunk=300)
+    torch.testing.assert_close(chunked, whole, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(whole, torch.logsumexp(lw, 0) - math.log(1000))
