@@ -1,4 +1,5 @@
-// The element-wise loops of the CPU samplers, compiled once per instruction set (baseline x86-64,
+// The element-wise loops of the CPU samplers (and of the losses that share their math), compiled
+// once per instruction set (baseline x86-64,
 // AVX2, AVX-512; see sampler_loops.inc) and chosen once at run time. Every operation in them is
 // IEEE-exact, so all variants give bit-identical results; they differ only in speed.
 // DGM_FAST_CPU_ISA=default|avx2|avx512 forces a variant (the tests use it to check identity).
@@ -25,6 +26,9 @@ struct SamplerLoops {
   void (*reparam_f32)(const float* mu, const float* log_var, const float* eps, float* z, int64_t len);
   void (*reparam_f64)(const double* mu, const double* log_var, const double* eps, double* z,
                       int64_t len);
+  // out[i] = softplus(l[i]) - x[i] * l[i], the Bernoulli negative log-likelihood from a logit
+  void (*bernoulli_nll_f32)(const float* x, const float* l, float* out, int64_t len);
+  void (*bernoulli_nll_f64)(const double* x, const double* l, double* out, int64_t len);
 };
 
 // The variant for this CPU (or the one DGM_FAST_CPU_ISA names).

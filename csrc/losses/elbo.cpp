@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -18,7 +19,9 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include "dgm_fast/samplers.h"
 #include "sampler_checks.h"
+#include "sampler_loops.h"
 
 namespace dgm_fast {
 
@@ -102,23 +105,36 @@ constexpr int64_t kColumnChunk = 256;  // iwae: columns handled together (contig
 
 // ---- element formulas --------------------------------------------------------------------------
 
-// -log Bernoulli(x | sigmoid(l)) = softplus(l) - x l, without overflow for any logit.
+// The formulas use dgm_fast's inline, branch-free exp/log (portable_math.h) rather than libm
+// calls, so that the element loops vectorise.
+
 template <typename T>
 inline T bernoulli_nll(T x, T l) {
-  return std::max(l, T(0)) - x * l + std::log1p(std::exp(-std::abs(l)));
+  return dgm_fast::bernoulli_nll_from_logit(x, l);
 }
 
 template <typename T>
 inline T stable_sigmoid(T l) {
-  if (l >= T(0)) return T(1) / (T(1) + std::exp(-l));
-  const T e = std::exp(l);
-  return e / (T(1) + e);
+  return dgm_fast::pm::sigmoid(l);
 }
 
 // 0.5 * (mu^2 + exp(log_var) - 1 - log_var): KL(N(mu, exp(log_var)) || N(0, 1)) per latent.
 template <typename T>
 inline T kl_term(T mu, T lv) {
-  return T(0.5) * (mu * mu + std::exp(lv) - T(1) - lv);
+  return T(0.5) * (mu * mu + dgm_fast::pm::exp(lv) - T(1) - lv);
+}
+
+// sum of values[0..n) with 8 partial sums: the additions pipeline and vectorise.
+template <typename T>
+inline T sum8(const T* values, int64_t n) {
+  T part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) part[k] += values[i + k];
+  T total = 0;
+  for (; i < n; ++i) total += values[i];
+  for (int k = 0; k < 8; ++k) total += part[k];
+  return total;
 }
 
 // ---- gaussian_elbo -----------------------------------------------------------------------------
@@ -134,8 +150,20 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
     const scalar_t* rb = recon + b * D;
     acc_t nll = 0;
     if (bernoulli) {
-      for (int64_t d = 0; d < D; ++d)
-        nll += bernoulli_nll(static_cast<acc_t>(xb[d]), static_cast<acc_t>(rb[d]));
+      constexpr int64_t kBlock = 512;
+      acc_t values[kBlock];
+      for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
+        const int64_t n = std::min(kBlock, D - d0);
+        if constexpr (std::is_same_v<scalar_t, float>) {
+          dgm_fast::sampler_loops().bernoulli_nll_f32(xb + d0, rb + d0, values, n);
+        } else if constexpr (std::is_same_v<scalar_t, double>) {
+          dgm_fast::sampler_loops().bernoulli_nll_f64(xb + d0, rb + d0, values, n);
+        } else {
+          for (int64_t d = 0; d < n; ++d)
+            values[d] = bernoulli_nll(static_cast<acc_t>(xb[d0 + d]), static_cast<acc_t>(rb[d0 + d]));
+        }
+        nll += sum8(values, n);
+      }
     } else {
       for (int64_t d = 0; d < D; ++d) {
         const acc_t diff = static_cast<acc_t>(xb[d]) - static_cast<acc_t>(rb[d]);
@@ -159,10 +187,20 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
   for (int64_t b = row_begin; b < row_end; ++b) {
     const acc_t g = static_cast<acc_t>(grad[b]);
     const int64_t o = b * D;
-    if (bernoulli) {
-      for (int64_t d = 0; d < D; ++d)  // d/dl = sigmoid(l) - x
-        grad_recon[o + d] = static_cast<scalar_t>(
-            g * (stable_sigmoid(static_cast<acc_t>(recon[o + d])) - static_cast<acc_t>(x[o + d])));
+    if (bernoulli) {  // d/dl = sigmoid(l) - x
+      if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+        std::copy(recon + o, recon + o + D, grad_recon + o);
+        if constexpr (std::is_same_v<scalar_t, float>) {
+          dgm_fast::sampler_loops().sigmoid_f32(grad_recon + o, D);
+        } else {
+          dgm_fast::sampler_loops().sigmoid_f64(grad_recon + o, D);
+        }
+        for (int64_t d = 0; d < D; ++d) grad_recon[o + d] = g * (grad_recon[o + d] - x[o + d]);
+      } else {
+        for (int64_t d = 0; d < D; ++d)
+          grad_recon[o + d] = static_cast<scalar_t>(
+              g * (stable_sigmoid(static_cast<acc_t>(recon[o + d])) - static_cast<acc_t>(x[o + d])));
+      }
     } else {
       for (int64_t d = 0; d < D; ++d)  // d/dr = r - x
         grad_recon[o + d] = static_cast<scalar_t>(
@@ -171,7 +209,7 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
     for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
       grad_mu[z] = static_cast<scalar_t>(g * static_cast<acc_t>(mu[z]));
       grad_log_var[z] = static_cast<scalar_t>(
-          g * acc_t(0.5) * (std::exp(static_cast<acc_t>(log_var[z])) - acc_t(1)));
+          g * acc_t(0.5) * (dgm_fast::pm::exp(static_cast<acc_t>(log_var[z])) - acc_t(1)));
     }
   }
 }

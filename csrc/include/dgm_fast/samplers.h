@@ -48,4 +48,20 @@ DGM_HD acc_t reparam(acc_t mu, acc_t log_var, acc_t eps) {
   return pm::add(mu, pm::mul(pm::exp(pm::mul(log_var, acc_t(0.5))), eps));
 }
 
+// log(1 + e) for e in [0, 1], accurate for tiny e: log(u) * e / (u - 1) with u = 1 + e corrects
+// the rounding of u (Goldberg 1991).
+template <typename T>
+DGM_HD T log1p_unit(T e) {
+  const T u = pm::add(T(1), e);
+  return u == T(1) ? e : pm::div(pm::mul(pm::log(u), e), pm::sub(u, T(1)));
+}
+
+// -log Bernoulli(x | sigmoid(l)) = softplus(l) - x l = max(l, 0) - x l + log(1 + exp(-|l|)),
+// finite for every logit (no clamping) and branch-free.
+template <typename T>
+DGM_HD T bernoulli_nll_from_logit(T x, T l) {
+  const T a = l < T(0) ? -l : l;
+  return pm::add(pm::sub(l > T(0) ? l : T(0), pm::mul(x, l)), log1p_unit(pm::exp(-a)));
+}
+
 }  // namespace dgm_fast
