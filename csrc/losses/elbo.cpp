@@ -20,6 +20,7 @@
 #include <torch/library.h>
 
 #include "dgm_fast/samplers.h"
+#include "elbo_checks.h"
 #include "sampler_checks.h"
 #include "sampler_loops.h"
 

@@ -15,18 +15,9 @@
 #include <algorithm>
 #include <string_view>
 
-namespace dgm_fast {
+#include "losses/elbo_checks.h"
 
-// Defined in csrc/losses/elbo.cpp, shared so that both devices reject the same inputs alike.
-bool elbo_is_bernoulli(std::string_view likelihood, const char* op);
-void check_gaussian_elbo_args(const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu,
-                              const at::Tensor& log_var, const char* op);
-void check_gaussian_elbo_backward_args(const at::Tensor& grad, const at::Tensor& x,
-                                       const at::Tensor& recon, const at::Tensor& mu,
-                                       const at::Tensor& log_var);
-void check_iwae_bound_args(const at::Tensor& log_weights, const char* op);
-void check_iwae_bound_backward_args(const at::Tensor& grad, const at::Tensor& log_weights,
-                                    const at::Tensor& bound);
+namespace dgm_fast {
 
 namespace {
 
