@@ -16,7 +16,8 @@
 //                          to r (none flows to a generator unless r depends on it).
 // Gradients: d softplus(x)/dx = sigmoid(x), computed as exp(-softplus(-x)) without overflow.
 //
-// The sums are accumulated in double in fixed chunks and added in chunk order, so a result does
+// Each term is computed in float (double for float64 inputs) with the portable exp/log of
+// dgm_fast/portable_math.h, which vectorise; the sums are accumulated in double in fixed chunks and added in chunk order, so a result does
 // not depend on the thread count.
 #include <cmath>
 #include <vector>
@@ -28,6 +29,7 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include "dgm_fast/portable_math.h"
 #include "sampler_checks.h"
 
 namespace dgm_fast {
@@ -76,30 +78,42 @@ namespace {
 
 constexpr int64_t kChunk = 4096;  // elements per partial sum (fixed: results independent of threads)
 
+// log(1 + e) for e in [0, 1], without the cancellation of log(1 + e) at small e: with u = 1 + e
+// rounded, log(u) * e / (u - 1) is accurate to a few ulp (Goldberg, 1991). Branch-free, so that
+// the loops below vectorise; pm::exp and pm::log are the project's portable, vectorisable ones.
 template <typename acc_t>
-inline acc_t sigmoid(acc_t x) {  // never overflows: exp of a non-positive number only
-  const acc_t e = std::exp(-std::abs(x));
-  return x >= 0 ? acc_t(1) / (acc_t(1) + e) : e / (acc_t(1) + e);
+inline acc_t log1p_unit(acc_t e) {
+  const acc_t u = acc_t(1) + e;
+  const acc_t d = u - acc_t(1);
+  const acc_t safe_d = d == acc_t(0) ? acc_t(1) : d;
+  return d == acc_t(0) ? e : pm::log(u) * (e / safe_d);
 }
 
-// sums[0] = sum softplus(-x) over x, sums[1] = sum softplus(x); each only when asked for.
+// sums[0] = sum softplus(-x), sums[1] = sum softplus(x): softplus(-+v) = max(-+v, 0) + log1p(exp(-|v|)).
+// Each chunk computes its terms in acc_t (float for float32/bfloat16/float16) in vectorisable
+// loops over a local buffer and adds them in double.
 template <typename scalar_t>
-void softplus_sums(const scalar_t* x, int64_t n, bool want_neg, bool want_pos, double sums[2]) {
+void softplus_sums(const scalar_t* x, int64_t n, double sums[2]) {
+  using acc_t = at::opmath_type<scalar_t>;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> neg(chunks, 0.0), pos(chunks, 0.0);
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    alignas(64) acc_t v[kChunk], l[kChunk];
     for (int64_t c = begin; c < end; ++c) {
-      const int64_t first = c * kChunk, last = std::min(n, first + kChunk);
-      double sn = 0.0, sp = 0.0;
-      for (int64_t i = first; i < last; ++i) {
-        const double v = static_cast<double>(x[i]);
-        // softplus(-v) and softplus(v) share log1p(exp(-|v|)).
-        const double l = std::log1p(std::exp(-std::abs(v)));
-        if (want_neg) sn += std::max(-v, 0.0) + l;
-        if (want_pos) sp += std::max(v, 0.0) + l;
+      const int64_t first = c * kChunk, len = std::min(n - first, kChunk);
+      for (int64_t i = 0; i < len; ++i) v[i] = static_cast<acc_t>(x[first + i]);
+      for (int64_t i = 0; i < len; ++i) {
+        const acc_t a = v[i] < acc_t(0) ? -v[i] : v[i];
+        l[i] = log1p_unit(pm::exp(-a));
       }
-      neg[c] = sn;
-      pos[c] = sp;
+      double sn = 0.0, sp = 0.0, sl = 0.0;
+      for (int64_t i = 0; i < len; ++i) {
+        sl += static_cast<double>(l[i]);
+        sp += v[i] > acc_t(0) ? static_cast<double>(v[i]) : 0.0;
+        sn += v[i] < acc_t(0) ? -static_cast<double>(v[i]) : 0.0;
+      }
+      neg[c] = sn + sl;
+      pos[c] = sp + sl;
     }
   });
   sums[0] = sums[1] = 0.0;
@@ -121,8 +135,8 @@ std::tuple<at::Tensor, at::Tensor> gan_losses_cpu(const at::Tensor& real_logits,
   const double n_r = static_cast<double>(r.numel()), n_f = static_cast<double>(f.numel());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, r.scalar_type(), "gan_losses_cpu", [&] {
     double rs[2], fs[2];  // [sum softplus(-x), sum softplus(x)]
-    softplus_sums(r.const_data_ptr<scalar_t>(), r.numel(), true, k == kReversed, rs);
-    softplus_sums(f.const_data_ptr<scalar_t>(), f.numel(), k != kMinimax, true, fs);
+    softplus_sums(r.const_data_ptr<scalar_t>(), r.numel(), rs);
+    softplus_sums(f.const_data_ptr<scalar_t>(), f.numel(), fs);
     const double d = rs[0] / n_r + fs[1] / n_f;
     double g = 0.0;
     if (k == kMinimax) g = -fs[1] / n_f;
@@ -134,17 +148,21 @@ std::tuple<at::Tensor, at::Tensor> gan_losses_cpu(const at::Tensor& real_logits,
   return {d_loss, g_loss};
 }
 
-// grad_x[i] = a * sigmoid(x[i]) + b * sigmoid(-x[i]) for each of the two logit tensors.
+// grad_x[i] = a * sigmoid(x[i]) + b * sigmoid(-x[i]) for each of the two logit tensors; both
+// sigmoids from one exp(-|x|) (no overflow, and sigmoid(-x) is not formed as 1 - sigmoid(x),
+// which cancels).
 template <typename scalar_t>
 void sigmoid_combination(const scalar_t* x, scalar_t* out, int64_t n, double a, double b) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t ac = static_cast<acc_t>(a), bc = static_cast<acc_t>(b);
   at::parallel_for(0, n, kChunk, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      // sigmoid(-x) is computed directly rather than as 1 - sigmoid(x), which cancels.
-      const acc_t s = sigmoid(static_cast<acc_t>(x[i]));
-      const acc_t sn = sigmoid(-static_cast<acc_t>(x[i]));
-      out[i] = static_cast<scalar_t>(ac * s + bc * sn);
+      const acc_t v = static_cast<acc_t>(x[i]);
+      const acc_t e = pm::exp(v < acc_t(0) ? v : -v);
+      const acc_t inv = acc_t(1) / (acc_t(1) + e);
+      const acc_t s_pos = v >= acc_t(0) ? inv : e * inv;  // sigmoid(v)
+      const acc_t s_neg = v >= acc_t(0) ? e * inv : inv;  // sigmoid(-v)
+      out[i] = static_cast<scalar_t>(ac * s_pos + bc * s_neg);
     }
   });
 }
