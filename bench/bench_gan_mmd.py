@@ -10,7 +10,7 @@ Tables (medians of torch.utils.benchmark's blocked_autorange, forward + backward
      N x N kernel matrices) eager and compiled, and vs the time of the matrix products alone
      (forward: x x^T, y y^T, x y^T; backward adds the four [N, N] x [N, D] products).
   3. mmd scaling and peak memory (each size in a fresh subprocess, one forward + backward timed,
-     peak RSS growth from resource.getrusage): dgm_fast at --scale-sizes; the plain reference only
+     peak RSS growth from VmHWM in /proc/self/status): dgm_fast at --scale-sizes; the plain reference only
      where its estimated forward + backward footprint fits in --reference-limit-gb, otherwise its
      requirement is computed and printed instead of run. Sizes above --max-n are not run; their
      time is extrapolated (labelled) from the two largest measured sizes as a * N^2.
@@ -117,8 +117,13 @@ def mmd_table(device, min_run_time, compile_):
 
 _CHILD = textwrap.dedent(
     """
-    import json, resource, sys, time, torch
+    import json, sys, time, torch
     from dgm_fast import losses_mmd
+
+    def peak_rss():  # this process's peak RSS in bytes (VmHWM: unlike ru_maxrss, reset by exec)
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+
     n, d, which, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     bw = tuple(float(s) for s in sys.argv[5].split(","))
     fn = losses_mmd.mmd if which == "dgm_fast" else losses_mmd.reference_mmd
@@ -128,14 +133,14 @@ _CHILD = textwrap.dedent(
     x.grad = y.grad = None
     if device == "cuda":
         torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = peak_rss()
     t0 = time.perf_counter()
     loss = fn(x, y, bw)
     loss.backward()
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     cuda_peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
     print(json.dumps({"seconds": seconds, "rss_growth": peak - base, "cuda_peak": cuda_peak}))
     """
