@@ -14,11 +14,12 @@
 //                          the generator minimises the same cross-entropy as the discriminator
 //                          under reversed labels. Its real-logit term has a gradient with respect
 //                          to r (none flows to a generator unless r depends on it).
-// Gradients: d softplus(x)/dx = sigmoid(x), computed as exp(-softplus(-x)) without overflow.
+// Gradients: d softplus(x)/dx = sigmoid(x); sigmoid(x) and sigmoid(-x) both come from one
+// exp(-|x|), which cannot overflow.
 //
 // Each term is computed in float (double for float64 inputs) with the portable exp/log of
-// dgm_fast/portable_math.h, which vectorise; the sums are accumulated in double in fixed chunks and added in chunk order, so a result does
-// not depend on the thread count.
+// dgm_fast/portable_math.h, which vectorise; the sums are accumulated in double in fixed chunks
+// and added in chunk order, so a result does not depend on the thread count.
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -35,7 +36,7 @@
 
 namespace dgm_fast {
 
-// Shared with cuda/losses/gan.cu.
+// The same values as GanKindCuda in cuda/losses/gan.cu.
 enum GanKind : int { kMinimax = 0, kNonSaturating = 1, kReversed = 2 };
 
 int parse_gan_kind(c10::string_view kind) {
