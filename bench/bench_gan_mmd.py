@@ -1,0 +1,231 @@
+"""Benchmark of the fused GAN losses and the tiled MMD against plain PyTorch.
+
+    python bench/bench_gan_mmd.py                  # CPU
+    python bench/bench_gan_mmd.py --device cuda
+
+Tables (medians of torch.utils.benchmark's blocked_autorange, forward + backward unless said):
+  1. gan_losses at batch 65,536 (real and fake), each kind: dgm_fast vs the plain-PyTorch
+     softplus form in eager mode and compiled by inductor.
+  2. mmd at N = M = 4096, D = 784, 6 bandwidths: dgm_fast vs the plain-PyTorch reference (whole
+     N x N kernel matrices) eager and compiled, and vs the time of the matrix products alone
+     (forward: x x^T, y y^T, x y^T; backward adds the four [N, N] x [N, D] products).
+  3. mmd scaling and peak memory (each size in a fresh subprocess, one forward + backward timed,
+     peak RSS growth from VmHWM in /proc/self/status): dgm_fast at --scale-sizes; the plain reference only
+     where its estimated forward + backward footprint fits in --reference-limit-gb, otherwise its
+     requirement is computed and printed instead of run. Sizes above --max-n are not run; their
+     time is extrapolated (labelled) from the two largest measured sizes as a * N^2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import textwrap
+
+import torch
+import torch.nn.functional as F
+
+import dgm_fast
+from dgm_fast import losses_gan, losses_mmd
+from timing import time_fn
+
+BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _fwd_bwd(loss_fn):
+    def run(*tensors):
+        out = loss_fn(*tensors)
+        loss = out if isinstance(out, torch.Tensor) else sum(out)
+        return torch.autograd.grad(loss, tensors)
+
+    return run
+
+
+def eager_gan(kind):
+    def f(r, fk):  # what a PyTorch user writes: the stable softplus form, in the input dtype
+        d = F.softplus(-r).mean() + F.softplus(fk).mean()
+        if kind == "minimax":
+            g = -F.softplus(fk).mean()
+        elif kind == "non_saturating":
+            g = F.softplus(-fk).mean()
+        else:
+            g = F.softplus(-fk).mean() + F.softplus(r).mean()
+        return d, g
+
+    return f
+
+
+def gan_table(device, min_run_time, compile_):
+    print("### gan_losses, forward + backward of both losses, batch 65,536 real + 65,536 fake, float32\n")
+    print("| kind | dgm_fast (µs) | eager (µs) | torch.compile (µs) | eager / dgm_fast | compile / dgm_fast |")
+    print("|---|---|---|---|---|---|")
+    n = 65536
+    r = (torch.randn(n, device=device) * 3).requires_grad_()
+    f = (torch.randn(n, device=device) * 3).requires_grad_()
+    for kind in losses_gan.KINDS:
+        ours = _fwd_bwd(lambda a, b, k=kind: losses_gan.gan_losses(a, b, k))
+        eager = _fwd_bwd(eager_gan(kind))
+        t_ours = time_fn(ours, (r, f), min_run_time)
+        t_eager = time_fn(eager, (r, f), min_run_time)
+        t_comp = float("nan")
+        if compile_:
+            comp = _fwd_bwd(torch.compile(eager_gan(kind)))
+            t_comp = time_fn(comp, (r, f), min_run_time, warmup=2)
+        print(f"| {kind} | {t_ours * 1e6:,.1f} | {t_eager * 1e6:,.1f} | {t_comp * 1e6:,.1f} | "
+              f"{t_eager / t_ours:.2f}× | {t_comp / t_ours:.2f}× |", flush=True)
+    print()
+
+
+def mmd_table(device, min_run_time, compile_):
+    n, d = 4096, 784
+    print(f"### mmd (unbiased), N = M = {n}, D = {d}, {len(BANDWIDTHS)} bandwidths, float32\n")
+    x = torch.randn(n, d, device=device).requires_grad_()
+    y = (torch.randn(n, d, device=device) + 0.05).requires_grad_()
+    w = torch.rand(n, n, device=device)
+    xd, yd = x.detach(), y.detach()
+
+    def products_fwd():
+        return xd @ xd.T, yd @ yd.T, xd @ yd.T
+
+    def products_fwd_bwd():
+        return (xd @ xd.T, yd @ yd.T, xd @ yd.T, w @ xd, w @ yd, w.T @ xd, w @ yd)
+
+    ours_f = lambda a, b: losses_mmd.mmd(a, b, BANDWIDTHS)  # noqa: E731
+    ref_f = lambda a, b: losses_mmd.reference_mmd(a, b, BANDWIDTHS)  # noqa: E731
+    rows = []
+    with torch.no_grad():
+        rows.append(("forward", time_fn(ours_f, (xd, yd), min_run_time),
+                     time_fn(ref_f, (xd, yd), min_run_time),
+                     time_fn(torch.compile(ref_f), (xd, yd), min_run_time, warmup=2) if compile_ else float("nan"),
+                     time_fn(products_fwd, (), min_run_time)))
+    rows.append(("forward + backward", time_fn(_fwd_bwd(ours_f), (x, y), min_run_time),
+                 time_fn(_fwd_bwd(ref_f), (x, y), min_run_time),
+                 time_fn(_fwd_bwd(torch.compile(ref_f)), (x, y), min_run_time, warmup=2) if compile_ else float("nan"),
+                 time_fn(products_fwd_bwd, (), min_run_time)))
+    print("| pass | dgm_fast (ms) | eager reference (ms) | torch.compile reference (ms) | "
+          "matrix products alone (ms) | eager / dgm_fast | compile / dgm_fast | dgm_fast / products |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, t_ours, t_eager, t_comp, t_mm in rows:
+        print(f"| {name} | {t_ours * 1e3:,.1f} | {t_eager * 1e3:,.1f} | {t_comp * 1e3:,.1f} | {t_mm * 1e3:,.1f} | "
+              f"{t_eager / t_ours:.2f}× | {t_comp / t_ours:.2f}× | {t_ours / t_mm:.2f}× |", flush=True)
+    print()
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, sys, time, torch
+    from dgm_fast import losses_mmd
+
+    def peak_rss():  # this process's peak RSS in bytes (VmHWM: unlike ru_maxrss, reset by exec)
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+
+    n, d, which, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    bw = tuple(float(s) for s in sys.argv[5].split(","))
+    fn = losses_mmd.mmd if which == "dgm_fast" else losses_mmd.reference_mmd
+    x = torch.randn(n, d, device=device, requires_grad=True)
+    y = (torch.randn(n, d, device=device) + 0.05).requires_grad_()
+    fn(x[:8], y[:8], bw).backward()  # warm up kernels and the allocator
+    x.grad = y.grad = None
+    if device == "cuda":
+        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    base = peak_rss()
+    t0 = time.perf_counter()
+    loss = fn(x, y, bw)
+    loss.backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    peak = peak_rss()
+    cuda_peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
+    print(json.dumps({"seconds": seconds, "rss_growth": peak - base, "cuda_peak": cuda_peak}))
+    """
+)
+
+
+def _run_child(n, d, which, device):
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(n), str(d), which, device,
+                          ",".join(str(s) for s in BANDWIDTHS)], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, out.stderr.strip().splitlines()[-1] if out.stderr else f"exit {out.returncode}"
+    return json.loads(out.stdout.strip().splitlines()[-1]), None
+
+
+def scaling_table(device, sizes, max_n, reference_limit_gb):
+    d = 784
+    print(f"### mmd (unbiased) scaling and peak memory, D = {d}, {len(BANDWIDTHS)} bandwidths, float32, "
+          "one forward + backward per fresh process\n")
+    mem_col = "peak CUDA memory (MiB)" if device.type == "cuda" else "peak RSS growth (MiB)"
+    print(f"| N = M | dgm_fast time (s) | dgm_fast {mem_col} | reference time (s) | reference {mem_col} |")
+    print("|---|---|---|---|---|")
+    measured = []
+    for n in sizes:
+        mat_gb = n * n * 4 / 1e9  # one N x N float32 kernel matrix
+        if n <= max_n:
+            r, err = _run_child(n, d, "dgm_fast", device.type)
+            if r is not None:
+                measured.append((n, r["seconds"]))
+                mem = (r["cuda_peak"] if device.type == "cuda" else r["rss_growth"]) / 2**20
+                ours = (f"{r['seconds']:.2f}", f"{mem:,.0f}")
+            else:
+                ours = (f"failed: {err}", "")
+        else:
+            if len(measured) >= 2:
+                (n1, t1), (n2, t2) = measured[-2], measured[-1]
+                a = t2 / n2**2  # a * N^2 from the largest measured size
+                ours = (f"extrapolated ≈ {a * n * n:,.0f} (a·N² from N={n2}; N={n1}→{n2} grew "
+                        f"{t2 / t1:.2f}× for {(n2 / n1) ** 2:.0f}× the pairs)", "not run")
+            else:
+                ours = ("not run", "not run")
+        # the reference's autograd keeps, per kernel matrix (kxx, kyy, kxy), the squared distances,
+        # one exp per bandwidth and about two more N x N temporaries
+        per_matrix = len(BANDWIDTHS) + 3
+        need_gb = 3 * per_matrix * mat_gb
+        if need_gb <= reference_limit_gb:
+            r, err = _run_child(n, d, "reference", device.type)
+            if r is not None:
+                mem = (r["cuda_peak"] if device.type == "cuda" else r["rss_growth"]) / 2**20
+                ref = (f"{r['seconds']:.2f}", f"{mem:,.0f}")
+            else:
+                ref = (f"failed: {err}", "")
+        else:
+            ref = ("not run (computed requirement instead)",
+                   f"≈ 3 × {per_matrix} × N² × 4 B = {need_gb:,.1f} GB forward + backward "
+                   f"(one N × N float32 matrix is {mat_gb:,.1f} GB; even the 3 kernel matrices alone, "
+                   f"{3 * mat_gb:,.1f} GB) > {reference_limit_gb} GB limit")
+        print(f"| {n:,} | {ours[0]} | {ours[1]} | {ref[0]} | {ref[1]} |", flush=True)
+    print()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--tables", default="gan,mmd,scaling")
+    parser.add_argument("--scale-sizes", default="4096,8192,16384,65536")
+    parser.add_argument("--max-n", type=int, default=16384, help="largest N run for dgm_fast in table 3")
+    parser.add_argument("--reference-limit-gb", type=float, default=6.0)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    info = dgm_fast.build_info()
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
+    print(f"date: {datetime.date.today()}  machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads{', ' + gpu if gpu else ''}")
+    print(f"torch {torch.__version__}, dgm_fast {info['version']} (cuda kernels={info['cuda']})\n")
+    tables = args.tables.split(",")
+    if "gan" in tables:
+        gan_table(device, args.min_run_time, not args.no_compile)
+    if "mmd" in tables:
+        mmd_table(device, args.min_run_time, not args.no_compile)
+    if "scaling" in tables:
+        sizes = [int(s) for s in args.scale_sizes.split(",")]
+        scaling_table(device, sizes, args.max_n, args.reference_limit_gb)
+
+
+if __name__ == "__main__":
+    main()

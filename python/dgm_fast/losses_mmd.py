@@ -1,0 +1,130 @@
+"""Squared maximum mean discrepancy with a sum of RBF kernels, computed in tiles.
+
+``torch.ops.dgm_fast.mmd`` (``csrc/losses/mmd.cpp``: ATen products per 1024 x 1024 tile, so
+memory is O((N + M) D + tile^2) rather than O(N M), on the CPU and CUDA) with its fake kernel
+and an analytic, also tiled, backward (the native op ``torch.ops.dgm_fast.mmd_backward``). The
+plain-PyTorch definition, which holds whole N x M kernel matrices, is at the end of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from . import _extension  # noqa: F401  (registers the ops)
+
+__all__ = ["mmd", "reference_mmd"]
+
+_lib = torch.ops.dgm_fast
+
+DEFAULT_BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def mmd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
+    kernel: str = "rbf",
+    unbiased: bool = True,
+) -> torch.Tensor:
+    """Squared MMD between the samples ``x`` and ``y`` (a 0-dim tensor), the loss of generative
+    moment matching networks.
+
+    ``k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2))`` over ``bandwidths``;
+    ``MMD^2 = mean k(x, x') + mean k(y, y') - 2 mean k(x, y)``. ``unbiased=True`` leaves the
+    ``i = j`` terms out of the first two means (divides by ``N (N - 1)``), an estimator that is
+    0 on average when ``x`` and ``y`` come from the same distribution and can be negative;
+    ``unbiased=False`` keeps them (divides by ``N^2``) and is never negative.
+
+    Args:
+        x: ``[N, D]`` float32 or float64, one sample per row.
+        y: ``[M, D]``, same dtype and device.
+        bandwidths: one or more positive kernel widths ``s``.
+        kernel: ``"rbf"`` (the only kernel).
+        unbiased: see above; needs ``N, M >= 2``.
+
+    Differentiable with respect to ``x`` and ``y`` (first order).
+    """
+    return _lib.mmd(x, y, [float(s) for s in bandwidths], kernel_kind=kernel, unbiased=unbiased)
+
+
+def _check_args(x, y, bandwidths, kernel, op):
+    torch._check(
+        x.device == y.device,
+        lambda: f"{op}: x is on {x.device} but y is on {y.device}; move both to the same device",
+    )
+    if kernel != "rbf":
+        raise ValueError(f"{op}: kernel must be 'rbf' (a sum of Gaussian kernels), got '{kernel}'")
+    torch._check(
+        x.dim() == 2 and y.dim() == 2 and x.shape[1] == y.shape[1],
+        lambda: f"{op}: x and y must be [N, D] and [M, D] with the same D, got shapes "
+        f"{list(x.shape)} and {list(y.shape)}",
+    )
+
+
+@torch.library.register_fake("dgm_fast::mmd")
+def _mmd_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
+    _check_args(x, y, bandwidths, kernel_kind, "mmd")
+    return x.new_empty(())
+
+
+@torch.library.register_fake("dgm_fast::mmd_backward")
+def _mmd_backward_fake(grad, x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
+    _check_args(x, y, bandwidths, kernel_kind, "mmd_backward")
+    return x.new_empty(x.shape), y.new_empty(y.shape)
+
+
+def _mmd_setup(ctx, inputs, keyword_only_inputs, output):
+    x, y, bandwidths = inputs
+    ctx.save_for_backward(x, y)
+    ctx.bandwidths = bandwidths
+    ctx.kernel_kind = keyword_only_inputs["kernel_kind"]
+    ctx.unbiased = keyword_only_inputs["unbiased"]
+
+
+def _mmd_backward(ctx, grad):
+    x, y = ctx.saved_tensors
+    grad_x, grad_y = _lib.mmd_backward(
+        grad.to(x.dtype), x, y, ctx.bandwidths, kernel_kind=ctx.kernel_kind, unbiased=ctx.unbiased
+    )
+    return grad_x, grad_y, None
+
+
+torch.library.register_autograd("dgm_fast::mmd", _mmd_backward, setup_context=_mmd_setup)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-PyTorch reference
+
+
+def reference_mmd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
+    unbiased: bool = True,
+) -> torch.Tensor:
+    """The definition of :func:`mmd` with whole ``[N, N]``, ``[M, M]`` and ``[N, M]`` kernel
+    matrices (memory O(N^2)); differentiable by autograd. Squared distances are
+    ``||a||^2 + ||b||^2 - 2 a.b`` clamped at 0, with exact zeros on the diagonals of the
+    ``k(x, x)`` and ``k(y, y)`` distance matrices."""
+
+    def sq_dist(a, b, same):
+        d2 = (a.square().sum(1)[:, None] + b.square().sum(1)[None, :] - 2 * a @ b.T).clamp_min(0)
+        if same:  # exact 0 on the diagonal, without an in-place write autograd would reject
+            d2 = d2 * (1 - torch.eye(a.shape[0], dtype=a.dtype, device=a.device))
+        return d2
+
+    def k(a, b, same):
+        d2 = sq_dist(a, b, same)
+        return sum(torch.exp(-d2 / (2 * float(s) ** 2)) for s in bandwidths)
+
+    n, m = x.shape[0], y.shape[0]
+    kxx, kyy, kxy = k(x, x, True), k(y, y, True), k(x, y, False)
+    if unbiased:
+        s = float(len(bandwidths))  # k(a, a) = one per bandwidth
+        xx = (kxx.sum() - n * s) / (n * (n - 1))
+        yy = (kyy.sum() - m * s) / (m * (m - 1))
+    else:
+        xx, yy = kxx.sum() / n**2, kyy.sum() / m**2
+    return xx + yy - 2 * kxy.mean()
