@@ -14,13 +14,10 @@ and prints a Markdown table of times and speed-ups (baseline time / dgm_fast tim
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 
 import torch
 
-import dgm_fast
-from timing import time_fn
+from timing import print_header, time_fn
 from dgm_fast import losses_elbo, reference_elbo
 
 
@@ -61,12 +58,7 @@ def main():
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     args = parser.parse_args()
     device = torch.device(args.device)
-    info = dgm_fast.build_info()
-    gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
-    print(f"date: {datetime.date.today()}  machine: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads{', ' + gpu if gpu else ''}")
-    print(f"torch {torch.__version__}, dgm_fast {info['version']} (cpu_isa={info['cpu_isa']}, "
-          f"cuda kernels={info['cuda']})\n")
+    print_header(device)
 
     columns = ["dgm_fast", "eager", "torch.compile"]
     print("| case (forward + backward) | " + " | ".join(f"{c} (µs)" for c in columns)

@@ -19,9 +19,7 @@ Tables (medians of torch.utils.benchmark's blocked_autorange, forward + backward
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import subprocess
 import sys
 import textwrap
@@ -29,9 +27,8 @@ import textwrap
 import torch
 import torch.nn.functional as F
 
-import dgm_fast
 from dgm_fast import losses_gan, losses_mmd
-from timing import time_fn
+from timing import print_header, time_fn
 
 BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
@@ -212,11 +209,7 @@ def main():
     parser.add_argument("--reference-limit-gb", type=float, default=6.0)
     args = parser.parse_args()
     device = torch.device(args.device)
-    info = dgm_fast.build_info()
-    gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
-    print(f"date: {datetime.date.today()}  machine: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads{', ' + gpu if gpu else ''}")
-    print(f"torch {torch.__version__}, dgm_fast {info['version']} (cuda kernels={info['cuda']})\n")
+    print_header(device)
     tables = args.tables.split(",")
     if "gan" in tables:
         gan_table(device, args.min_run_time, not args.no_compile)

@@ -28,3 +28,18 @@ def graphed(fn, args):
     with torch.cuda.graph(graph):
         fn(*args)
     return lambda *_: graph.replay()
+
+
+def print_header(device: torch.device) -> None:
+    """The machine, date and versions a benchmark table was measured with."""
+    import datetime
+    import platform
+
+    import dgm_fast
+
+    info = dgm_fast.build_info()
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
+    print(f"date: {datetime.date.today()}  machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads{', ' + gpu if gpu else ''}")
+    print(f"torch {torch.__version__}, dgm_fast {info['version']} (cpu_isa={info['cpu_isa']}, "
+          f"cuda kernels={info['cuda']})\n")
