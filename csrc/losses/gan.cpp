@@ -31,7 +31,7 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "dgm_fast/portable_math.h"
+#include "dgm_fast/samplers.h"  // log1p_unit, portable exp/log
 #include "sampler_checks.h"
 
 namespace dgm_fast {
@@ -79,17 +79,6 @@ void check_gan_losses_backward_args(const at::Tensor& grad_d, const at::Tensor& 
 namespace {
 
 constexpr int64_t kChunk = 4096;  // elements per partial sum (fixed: results independent of threads)
-
-// log(1 + e) for e in [0, 1], without the cancellation of log(1 + e) at small e: with u = 1 + e
-// rounded, log(u) * e / (u - 1) is accurate to a few ulp (Goldberg, 1991). Branch-free, so that
-// the loops below vectorise; pm::exp and pm::log are the project's portable, vectorisable ones.
-template <typename acc_t>
-inline acc_t log1p_unit(acc_t e) {
-  const acc_t u = acc_t(1) + e;
-  const acc_t d = u - acc_t(1);
-  const acc_t safe_d = d == acc_t(0) ? acc_t(1) : d;
-  return d == acc_t(0) ? e : pm::log(u) * (e / safe_d);
-}
 
 // The elementwise loops, compiled once per x86-64 instruction set and picked at load time
 // (GCC's target_clones), so that they vectorise with AVX2 / AVX-512 where the CPU has them.
