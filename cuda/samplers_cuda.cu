@@ -16,12 +16,11 @@
 #include <mutex>
 
 #include "dgm_fast/samplers.h"
+#include "grid.cuh"
 #include "sampler_checks.h"
 
 namespace dgm_fast {
 namespace {
-
-constexpr int kThreads = 256;
 
 at::PhiloxCudaState next_cuda_philox(const std::optional<at::Generator>& generator,
                                      const at::Device& device) {
@@ -29,17 +28,6 @@ at::PhiloxCudaState next_cuda_philox(const std::optional<at::Generator>& generat
       generator, at::cuda::detail::getDefaultCUDAGenerator(device.index()));
   std::lock_guard<std::mutex> lock(gen->mutex_);
   return gen->philox_cuda_state(kOffsetPerCall);
-}
-
-// Grid size for a grid-stride loop over `work_items` threads' worth of work: enough blocks to
-// fill the device, no more (the device is the current one; the callers hold a device guard).
-int blocks_for(int64_t work_items) {
-  int device = 0;
-  int sms = 0;
-  C10_CUDA_CHECK(cudaGetDevice(&device));
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t wanted = (work_items + kThreads - 1) / kThreads;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{sms} * 16)));
 }
 
 template <typename scalar_t>

@@ -15,33 +15,24 @@
 #include <algorithm>
 #include <string_view>
 
+#include "dgm_fast/samplers.h"
+#include "../grid.cuh"
 #include "losses/elbo_checks.h"
 
 namespace dgm_fast {
 
 namespace {
 
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t work_items) {
-  int device = 0;
-  int sms = 0;
-  C10_CUDA_CHECK(cudaGetDevice(&device));
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t wanted = (work_items + kThreads - 1) / kThreads;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{sms} * 16)));
-}
-
+// The element formulas are the ones the CPU uses (csrc/include/dgm_fast/samplers.h), so both
+// devices compute the same function.
 template <typename T>
-__device__ __forceinline__ T bernoulli_nll(T x, T l) {  // softplus(l) - x l, never overflows
-  return (l > T(0) ? l : T(0)) - x * l + log1p(exp(-fabs(l)));
+__device__ __forceinline__ T bernoulli_nll(T x, T l) {
+  return bernoulli_nll_from_logit(x, l);
 }
 
 template <typename T>
 __device__ __forceinline__ T stable_sigmoid(T l) {
-  if (l >= T(0)) return T(1) / (T(1) + exp(-l));
-  const T e = exp(l);
-  return e / (T(1) + e);
+  return pm::sigmoid(l);
 }
 
 // One block per example: the threads stride over its D features and Z latents, then reduce.
