@@ -176,6 +176,26 @@ def _result(log_w: torch.Tensor, log_z_a: float, reverse: bool) -> AISResult:
     return AISResult(log_z_a + sign * log_mean, lower, upper, ess, log_z_a + sign * log_w, reverse)
 
 
+def _checked_schedule(name: str, rbm: RBM, n_runs: int, betas) -> torch.Tensor:
+    if rbm.hidden != "bernoulli":
+        raise ValueError(f"{name}: implemented for Bernoulli hidden units")
+    if n_runs < 1:
+        raise ValueError(f"{name}: n_runs must be positive, got {n_runs}")
+    betas = default_betas() if betas is None else torch.as_tensor(betas, dtype=torch.float64)
+    if betas.dim() != 1 or betas[0] != 0 or betas[-1] != 1:
+        raise ValueError(f"{name}: betas must be a 1-D schedule from 0 to 1")
+    return betas
+
+
+def _anneal(rbm: RBM, start, base, betas, generator, reverse: bool) -> AISResult:
+    """All runs from ``start`` through the temperatures ``betas`` in one native call."""
+    log_w, _ = torch.ops.dgm_fast.rbm_ais(
+        start, rbm.weight, rbm.visible_bias, rbm.hidden_bias, base, betas.tolist(),
+        visible_log_std=rbm.visible_log_std, generator=generator,
+    )
+    return _result(log_w.cpu(), _base_log_partition(rbm, base), reverse=reverse)
+
+
 @torch.no_grad()
 def ais(
     rbm: RBM,
@@ -192,20 +212,9 @@ def ais(
     call in all. In expectation the estimate is below the true ``log Z`` (Jensen), so the
     likelihoods computed with it err on the optimistic side; :func:`reverse_ais` errs the other way.
     """
-    if rbm.hidden != "bernoulli":
-        raise ValueError("ais: implemented for Bernoulli hidden units")
-    if n_runs < 1:
-        raise ValueError(f"ais: n_runs must be positive, got {n_runs}")
-    betas = default_betas() if betas is None else torch.as_tensor(betas, dtype=torch.float64)
-    if betas.dim() != 1 or betas[0] != 0 or betas[-1] != 1:
-        raise ValueError("ais: betas must be a 1-D schedule from 0 to 1")
+    betas = _checked_schedule("ais", rbm, n_runs, betas)
     base = _base_rate(rbm, data).to(rbm.weight.dtype)
-    v0 = _sample_base(rbm, base, n_runs, generator)
-    log_w, _ = torch.ops.dgm_fast.rbm_ais(
-        v0, rbm.weight, rbm.visible_bias, rbm.hidden_bias, base, betas.tolist(),
-        visible_log_std=rbm.visible_log_std, generator=generator,
-    )
-    return _result(log_w.cpu(), _base_log_partition(rbm, base), reverse=False)
+    return _anneal(rbm, _sample_base(rbm, base, n_runs, generator), base, betas, generator, reverse=False)
 
 
 @torch.no_grad()
@@ -227,19 +236,11 @@ def reverse_ais(
     they are the end of ``burn_in`` Gibbs sweeps from the base-rate model, which is exact only in
     the limit (the bracket is then as good as the chain's mixing).
     """
-    if rbm.hidden != "bernoulli":
-        raise ValueError("reverse_ais: implemented for Bernoulli hidden units")
-    betas = default_betas() if betas is None else torch.as_tensor(betas, dtype=torch.float64)
-    if betas.dim() != 1 or betas[0] != 0 or betas[-1] != 1:
-        raise ValueError("reverse_ais: betas must be a 1-D schedule from 0 to 1 (it is run backwards)")
+    betas = _checked_schedule("reverse_ais", rbm, n_runs, betas)
     base = _base_rate(rbm, data).to(rbm.weight.dtype)
     if init is None:
         init = rbm.gibbs(_sample_base(rbm, base, n_runs, generator), burn_in, generator=generator)
-    log_w, _ = torch.ops.dgm_fast.rbm_ais(
-        init, rbm.weight, rbm.visible_bias, rbm.hidden_bias, base, betas.flip(0).tolist(),
-        visible_log_std=rbm.visible_log_std, generator=generator,
-    )
-    return _result(log_w.cpu(), _base_log_partition(rbm, base), reverse=True)
+    return _anneal(rbm, init, base, betas.flip(0), generator, reverse=True)
 
 
 @torch.no_grad()
