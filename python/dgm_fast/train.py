@@ -194,7 +194,7 @@ class PT(CD):
 
     @torch.no_grad()
     def _swap(self, rbm: RBM, beta, generator):
-        pairs = torch.arange(self.parity, len(self.betas) - 1, 2)
+        pairs = torch.arange(self.parity, len(self.betas) - 1, 2, device=self.chains.device)
         self.parity ^= 1
         if len(pairs) == 0:
             return
@@ -207,7 +207,10 @@ class PT(CD):
         accept = (torch.log(u) < log_r).reshape(p, n, 1)
         self.chains[pairs] = torch.where(accept, b, a)
         self.chains[pairs + 1] = torch.where(accept, a, b)
-        self.swaps_accepted[pairs] += accept.reshape(p, n).sum(1).cpu().to(self.swaps_accepted.dtype)
+        # The counters live with the chains: no device-to-host copy in the training loop.
+        self.swaps_accepted = self.swaps_accepted.to(log_r.device)
+        self.swaps_tried = self.swaps_tried.to(log_r.device)
+        self.swaps_accepted[pairs] += accept.reshape(p, n).sum(1).to(self.swaps_accepted.dtype)
         self.swaps_tried[pairs] += n
 
     def state_dict(self) -> dict:
