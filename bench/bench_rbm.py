@@ -195,7 +195,9 @@ def sanity_check(sizes, device, LearnergyRBM):
         model = None if LearnergyRBM is None else new_learnergy(LearnergyRBM, rbm, device)
         w0 = rbm.weight.detach().clone()
         train.cd_step(rbm, v, opt, train.CD(1), weight_decay=WEIGHT_DECAY)
-        grads["dgm_fast"] = [p.grad.clone() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
+        # cd_step folds the gradient into SGD's momentum buffers (.grad stays unset); after a
+        # first step from empty buffers, a buffer holds exactly the gradient.
+        grads["dgm_fast"] = [opt.state[p]["momentum_buffer"].clone() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
         make_eager_step(params, eager_opt, WEIGHT_DECAY)(v)
         grads["eager"] = [p.grad.clone() for p in params]
         with torch.no_grad():  # a second, independent eager draw from the same initial weights

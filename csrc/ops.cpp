@@ -58,6 +58,11 @@ TORCH_LIBRARY(dgm_fast, m) {
       "Tensor? visible_log_std=None, ScalarType? matmul_dtype=None) "
       "-> (Tensor grad_weight, Tensor grad_visible_bias, "
       "Tensor grad_hidden_bias)");
+  m.def(
+      "rbm_sgd_update_(Tensor(a!) weight, Tensor(b!) visible_bias, Tensor(c!) hidden_bias, "
+      "Tensor(d!) weight_momentum, Tensor(e!) visible_momentum, Tensor(f!) hidden_momentum, "
+      "Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, *, float lr, "
+      "float momentum, float weight_decay=0.0, Tensor? visible_log_std=None) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(dgm_fast, BackendSelect, m) {

@@ -24,12 +24,17 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include "rbm_ops.h"
+
 namespace dgm_fast {
 namespace {
 
 using Tensor = at::Tensor;
 
+// bernoulli_logits(logits + bias): the bias is added inside the sampler's pass, not by an addmm
+// that first copies it into the product's output.
 std::tuple<Tensor, Tensor> call_bernoulli_logits(const Tensor& logits,
+                                                 const std::optional<Tensor>& bias,
                                                  const std::optional<at::Generator>& gen,
                                                  bool return_probs) {
   static const auto op = c10::Dispatcher::singleton()
@@ -37,7 +42,7 @@ std::tuple<Tensor, Tensor> call_bernoulli_logits(const Tensor& logits,
                              .typed<std::tuple<Tensor, Tensor>(
                                  const Tensor&, const std::optional<Tensor>&,
                                  std::optional<at::Generator>, bool)>();
-  return op.call(logits, std::nullopt, gen, return_probs);
+  return op.call(logits, bias, gen, return_probs);
 }
 
 Tensor call_normal_reparam(const Tensor& mu, const Tensor& log_var,
@@ -114,16 +119,25 @@ struct Chain {
     if (a.scalar_type() == b.scalar_type()) return at::addmm(bias, a, b);
     return product(a, b, bias.scalar_type()).add_(bias);
   }
+  Tensor scaled(const Tensor& v) const { return inv_std.has_value() ? v * *inv_std : v; }
   Tensor hidden_preactivation(const Tensor& v) const {
-    const Tensor scaled = inv_std.has_value() ? v * *inv_std : v;
-    Tensor x = affine(hidden_bias, scaled, weight);
+    Tensor x = affine(hidden_bias, scaled(v), weight);
     return beta_col.has_value() ? x * *beta_col : x;
   }
-  Tensor hidden_mean(const Tensor& x) const { return units.nrelu_hidden ? at::relu(x) : at::sigmoid(x); }
-  // (sample, mean) of the hidden units given their pre-activation.
-  std::tuple<Tensor, Tensor> sample_hidden(const Tensor& x) const {
-    if (units.nrelu_hidden) return {at::relu(call_normal_reparam(x, at::log_sigmoid(x), gen)), at::relu(x)};
-    return call_bernoulli_logits(x, gen, /*return_probs=*/true);
+  Tensor hidden_mean(const Tensor& v) const {
+    const Tensor x = hidden_preactivation(v);
+    return units.nrelu_hidden ? at::relu(x) : at::sigmoid(x);
+  }
+  // (sample, mean) of the hidden units given the visible states. Bernoulli units at beta = 1 add
+  // the bias inside the sampler (RBM.sample_hidden does the same, so the bits agree).
+  std::tuple<Tensor, Tensor> sample_hidden(const Tensor& v) const {
+    if (units.nrelu_hidden) {
+      const Tensor x = hidden_preactivation(v);
+      return {at::relu(call_normal_reparam(x, at::log_sigmoid(x), gen)), at::relu(x)};
+    }
+    if (beta_col.has_value()) return call_bernoulli_logits(hidden_preactivation(v), std::nullopt, gen, true);
+    return call_bernoulli_logits(product(scaled(v), weight, hidden_bias.scalar_type()), hidden_bias, gen,
+                                 /*return_probs=*/true);
   }
   Tensor sample_visible(const Tensor& h) const {
     if (units.gaussian_visible) {
@@ -132,9 +146,12 @@ struct Chain {
       if (beta_col.has_value()) log_var = log_var - at::log(*beta_col);
       return call_normal_reparam(mu, log_var.contiguous(), gen);
     }
-    Tensor x = affine(visible_bias, h, weight.t());
-    if (beta_col.has_value()) x = x * *beta_col;
-    return std::get<0>(call_bernoulli_logits(x, gen, /*return_probs=*/false));
+    if (beta_col.has_value()) {
+      return std::get<0>(call_bernoulli_logits(affine(visible_bias, h, weight.t()) * *beta_col,
+                                               std::nullopt, gen, /*return_probs=*/false));
+    }
+    return std::get<0>(call_bernoulli_logits(product(h, weight.t(), visible_bias.scalar_type()),
+                                             visible_bias, gen, /*return_probs=*/false));
   }
 };
 
@@ -164,16 +181,16 @@ std::tuple<Tensor, Tensor, Tensor> rbm_gibbs_chain(
   }
   if (beta.has_value()) chain.beta_col = beta->unsqueeze(1);
 
-  auto [h, h0_mean] = chain.sample_hidden(chain.hidden_preactivation(v0));
+  auto [h, h0_mean] = chain.sample_hidden(v0);
   Tensor v;
   for (int64_t t = 0; t < steps; ++t) {
     v = chain.sample_visible(h);
-    if (t + 1 < steps) h = std::get<0>(chain.sample_hidden(chain.hidden_preactivation(v)));
+    if (t + 1 < steps) h = std::get<0>(chain.sample_hidden(v));
   }
-  Tensor h_mean = final_hidden ? chain.hidden_mean(chain.hidden_preactivation(v))
-                               : at::empty({0}, v.options());
+  Tensor h_mean = final_hidden ? chain.hidden_mean(v) : at::empty({0}, v.options());
   return {h0_mean, v, h_mean};
 }
+
 
 // The CD gradient of the mean negative log-likelihood, i.e. of mean F(v_data) - mean F(v_model)
 // (F the free energy), from the positive and negative statistics:
@@ -192,23 +209,7 @@ std::tuple<Tensor, Tensor, Tensor> rbm_cd_gradient(const Tensor& v_data,   // [B
                                                    const std::optional<Tensor>& visible_log_std,
                                                    std::optional<at::ScalarType> matmul_dtype) {
   constexpr const char* op = "rbm_cd_gradient";
-  TORCH_CHECK_VALUE(weight.dim() == 2, op, ": weight must be [n_visible, n_hidden], got ",
-                    weight.sizes());
-  const int64_t nv = weight.size(0), nh = weight.size(1);
-  const auto check = [&](const Tensor& t, int64_t cols, const char* name) {
-    TORCH_CHECK_VALUE(t.dim() == 2 && t.size(1) == cols && t.size(0) > 0, op, ": ", name,
-                      " must be a non-empty [batch, ", cols, "] matrix, got ", t.sizes());
-    TORCH_CHECK_TYPE(t.scalar_type() == weight.scalar_type(), op, ": ", name, " has dtype ",
-                     t.scalar_type(), " but weight has ", weight.scalar_type());
-    TORCH_CHECK(t.device() == weight.device(), op, ": ", name, " is on ", t.device(),
-                " but weight is on ", weight.device());
-  };
-  check(v_data, nv, "v_data");
-  check(h_data, nh, "h_data");
-  check(v_model, nv, "v_model");
-  check(h_model, nh, "h_model");
-  TORCH_CHECK_VALUE(v_data.size(0) == h_data.size(0) && v_model.size(0) == h_model.size(0), op,
-                    ": v and h of a phase must have the same batch size");
+  check_phase_statistics(v_data, h_data, v_model, h_model, weight, op);
   const double bd = static_cast<double>(v_data.size(0)), bm = static_cast<double>(v_model.size(0));
   Tensor vd = v_data, vm = v_model;
   std::optional<Tensor> inv_var;
@@ -284,13 +285,13 @@ std::tuple<Tensor, Tensor> rbm_ais(const Tensor& v0,                 // [R, V] r
     log_w += log_p_visible_delta(v, beta - previous) +
              (at::softplus(x64 * beta) - at::softplus(x64 * previous)).sum(1);
     if (k + 1 == betas.size()) break;
-    const Tensor h = std::get<0>(call_bernoulli_logits(x * beta, generator, false));
+    const Tensor h = std::get<0>(call_bernoulli_logits(x * beta, std::nullopt, generator, false));
     const Tensor mixed = base_visible_bias * (1 - beta) + visible_bias * beta;
     if (gaussian) {
       const Tensor mu = at::mm(h, w_t).mul_(std_dev * beta).add_(mixed);
       v = call_normal_reparam(mu, (2 * *visible_log_std).expand_as(mu).contiguous(), generator);
     } else {
-      v = std::get<0>(call_bernoulli_logits(at::addmm(mixed, h, w_t, 1, beta), generator, false));
+      v = std::get<0>(call_bernoulli_logits(at::addmm(mixed, h, w_t, 1, beta), std::nullopt, generator, false));
     }
   }
   return {log_w, v};
@@ -298,10 +299,99 @@ std::tuple<Tensor, Tensor> rbm_ais(const Tensor& v0,                 // [R, V] r
 
 }  // namespace
 
+// Checks the statistics of the two phases against a [V, H] weight.
+void check_phase_statistics(const Tensor& v_data, const Tensor& h_data, const Tensor& v_model,
+                            const Tensor& h_model, const Tensor& weight, const char* op) {
+  TORCH_CHECK_VALUE(weight.dim() == 2, op, ": weight must be [n_visible, n_hidden], got ",
+                    weight.sizes());
+  const int64_t nv = weight.size(0), nh = weight.size(1);
+  const auto check = [&](const Tensor& t, int64_t cols, const char* name) {
+    TORCH_CHECK_VALUE(t.dim() == 2 && t.size(1) == cols && t.size(0) > 0, op, ": ", name,
+                      " must be a non-empty [batch, ", cols, "] matrix, got ", t.sizes());
+    TORCH_CHECK_TYPE(t.scalar_type() == weight.scalar_type(), op, ": ", name, " has dtype ",
+                     t.scalar_type(), " but weight has ", weight.scalar_type());
+    TORCH_CHECK(t.device() == weight.device(), op, ": ", name, " is on ", t.device(),
+                " but weight is on ", weight.device());
+  };
+  check(v_data, nv, "v_data");
+  check(h_data, nh, "h_data");
+  check(v_model, nv, "v_model");
+  check(h_model, nh, "h_model");
+  TORCH_CHECK_VALUE(v_data.size(0) == h_data.size(0) && v_model.size(0) == h_model.size(0), op,
+                    ": v and h of a phase must have the same batch size");
+}
+
+// One step of SGD with momentum (torch.optim.SGD's rule with dampening 0, no Nesterov)
+// on the CD gradient g of rbm_cd_gradient, without materialising g:
+//   buffer <- momentum * buffer + g,   parameter <- parameter - lr * buffer.
+// For the weights the two phases' products accumulate straight into the momentum buffer
+// (GEMM's beta = momentum, then beta = 1), and the weight decay is one pass folded into the
+// parameter update. Two products of depth B instead of one of depth 2B over the stacked phases:
+// the same flops, without copying the phases into a stack (measured faster at 100x784x500).
+void check_sgd_update_args(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
+                           const Tensor& weight_momentum, const Tensor& visible_momentum,
+                           const Tensor& hidden_momentum, const Tensor& v_data, const Tensor& h_data,
+                           const Tensor& v_model, const Tensor& h_model, double lr, double momentum,
+                           double weight_decay) {
+  constexpr const char* op = "rbm_sgd_update_";
+  check_phase_statistics(v_data, h_data, v_model, h_model, weight, op);
+  TORCH_CHECK_VALUE(visible_bias.dim() == 1 && visible_bias.size(0) == weight.size(0) &&
+                        hidden_bias.dim() == 1 && hidden_bias.size(0) == weight.size(1),
+                    op, ": biases must be [", weight.size(0), "] and [", weight.size(1), "], got ",
+                    visible_bias.sizes(), " and ", hidden_bias.sizes());
+  const std::pair<const Tensor*, const Tensor*> pairs[] = {
+      {&weight, &weight_momentum}, {&visible_bias, &visible_momentum}, {&hidden_bias, &hidden_momentum}};
+  for (const auto& [param, buffer] : pairs) {
+    TORCH_CHECK_VALUE(param->sizes() == buffer->sizes() && param->dtype() == buffer->dtype() &&
+                          param->device() == buffer->device(),
+                      op, ": a momentum buffer must match its parameter: ", param->sizes(), " ",
+                      param->dtype(), " on ", param->device(), ", got ", buffer->sizes(), " ",
+                      buffer->dtype(), " on ", buffer->device());
+    TORCH_CHECK_TYPE(param->scalar_type() == weight.scalar_type(), op,
+                     ": parameters must share a dtype, got ", param->scalar_type(), " and ",
+                     weight.scalar_type());
+  }
+  TORCH_CHECK_VALUE(lr >= 0 && momentum >= 0 && weight_decay >= 0, op,
+                    ": lr, momentum and weight_decay must be non-negative, got ", lr, ", ",
+                    momentum, ", ", weight_decay);
+}
+
+void rbm_sgd_update_generic(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
+                            const Tensor& weight_momentum, const Tensor& visible_momentum,
+                            const Tensor& hidden_momentum, const Tensor& v_data, const Tensor& h_data,
+                            const Tensor& v_model, const Tensor& h_model, double lr, double momentum,
+                            double weight_decay, const std::optional<Tensor>& visible_log_std) {
+  check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
+                        hidden_momentum, v_data, h_data, v_model, h_model, lr, momentum, weight_decay);
+  const double bd = static_cast<double>(v_data.size(0)), bm = static_cast<double>(v_model.size(0));
+  Tensor vd = v_data, vm = v_model;
+  Tensor grad_visible = v_model.sum(0) / bm - v_data.sum(0) / bd;
+  if (visible_log_std.has_value()) {
+    const Tensor inv_std = at::exp(-*visible_log_std);
+    vd = v_data * inv_std;
+    vm = v_model * inv_std;
+    grad_visible = grad_visible * (inv_std * inv_std);
+  }
+  weight_momentum.addmm_(vd.t(), h_data, /*beta=*/momentum, /*alpha=*/-1.0 / bd);
+  weight_momentum.addmm_(vm.t(), h_model, /*beta=*/1, /*alpha=*/1.0 / bm);
+  if (weight_decay != 0) weight_momentum.add_(weight, weight_decay);
+  weight.sub_(weight_momentum, lr);
+  visible_momentum.mul_(momentum).add_(grad_visible);
+  visible_bias.sub_(visible_momentum, lr);
+  hidden_momentum.mul_(momentum).add_(h_model.sum(0), 1.0 / bm).sub_(h_data.sum(0), 1.0 / bd);
+  hidden_bias.sub_(hidden_momentum, lr);
+}
+
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
   m.impl("rbm_ais", &rbm_ais);
   m.impl("rbm_gibbs_chain", &rbm_gibbs_chain);
   m.impl("rbm_cd_gradient", &rbm_cd_gradient);
+}
+
+// Any device (CUDA, meta for fake tensors); the CPU kernel in cpu/rbm_update_cpu.cpp fuses the
+// element-wise part into one pass.
+TORCH_LIBRARY_IMPL(dgm_fast, CompositeExplicitAutograd, m) {
+  m.impl("rbm_sgd_update_", &rbm_sgd_update_generic);
 }
 
 }  // namespace dgm_fast

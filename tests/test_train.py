@@ -160,3 +160,103 @@ def test_bad_data(digits, data, error, match):
 def test_unknown_method(digits):
     with pytest.raises(ValueError, match="unknown training method"):
         train.fit_rbm(small_rbm(digits), digits, method="cd2", progress=False)
+
+
+# ---- the fused SGD update ----------------------------------------------------------------------
+
+
+def _phases(nv, nh, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    vd = torch.bernoulli(torch.full((8, nv), 0.4, dtype=dtype), generator=g)
+    vm = torch.bernoulli(torch.full((6, nv), 0.6, dtype=dtype), generator=g)
+    return vd, torch.rand(8, nh, generator=g, dtype=dtype), vm, torch.rand(6, nh, generator=g, dtype=dtype)
+
+
+def _sgd_reference(params, buffers, grads, lr, momentum):
+    """torch.optim.SGD's rule, spelled out: buf <- momentum * buf + g; p <- p - lr * buf."""
+    new_buffers = [momentum * b + g for b, g in zip(buffers, grads)]
+    return [p - lr * b for p, b in zip(params, new_buffers)], new_buffers
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "gaussian"])
+def test_sgd_update_op_is_sgd_with_momentum_on_the_cd_gradient(layout):
+    # float64, so that the fused arithmetic (products accumulated into the buffer, one pass for
+    # the rest) must match the spelled-out rule to rounding. "contiguous" takes the CPU kernel's
+    # fused pass, "strided" and "gaussian" the generic composite (the one CUDA runs).
+    nv, nh = 7, 5
+    g = torch.Generator().manual_seed(3)
+    params = [torch.randn(nv, nh, generator=g, dtype=torch.float64), torch.randn(nv, generator=g, dtype=torch.float64),
+              torch.randn(nh, generator=g, dtype=torch.float64)]
+    buffers = [torch.randn_like(p) for p in params]
+    vd, hd, vm, hm = _phases(nv, nh, torch.float64)
+    log_std = torch.randn(nv, generator=g, dtype=torch.float64) * 0.3 if layout == "gaussian" else None
+    if layout == "strided":
+        hd = hd.t().contiguous().t()
+    grads = torch.ops.dgm_fast.rbm_cd_gradient(vd, hd, vm, hm, params[0], weight_decay=0.01, visible_log_std=log_std)
+    expected_params, expected_buffers = _sgd_reference(params, buffers, grads, lr=0.1, momentum=0.9)
+    torch.ops.dgm_fast.rbm_sgd_update_(*params, *buffers, vd, hd, vm, hm, lr=0.1, momentum=0.9, weight_decay=0.01,
+                                        visible_log_std=log_std)
+    for got, want in zip(params + buffers, expected_params + expected_buffers):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_cd_step_trains_like_torch_sgd(digits, dtype):
+    # The same CD-1 run twice from the same seeds: once with the fused update (plain SGD with
+    # momentum), once through .grad and torch's SGD.step (a step hook makes cd_step leave the
+    # fused path). Same samples, parameters and optimizer state to rounding after 20 updates.
+    data = digits[:200].to(dtype)
+    runs = []
+    for fused in (True, False):
+        rbm = small_rbm(digits).to(dtype)
+        opt = torch.optim.SGD(rbm.parameters(), lr=0.05, momentum=0.9)
+        if not fused:
+            opt.register_step_pre_hook(lambda *args: None)
+        assert (train._fusable_sgd(opt, rbm) is not None) == fused
+        gen = torch.Generator().manual_seed(7)
+        for batch in data.split(10):
+            train.cd_step(rbm, batch, opt, train.CD(1), weight_decay=1e-3, generator=gen)
+        runs.append((rbm, opt))
+    (fused_rbm, fused_opt), (ref_rbm, ref_opt) = runs
+    assert fused_rbm.weight.grad is None and ref_rbm.weight.grad is not None
+    tol = {torch.float32: 1e-5, torch.float64: 1e-12}[dtype]
+    for a, b in zip(fused_rbm.parameters(), ref_rbm.parameters()):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+        torch.testing.assert_close(fused_opt.state[a]["momentum_buffer"], ref_opt.state[b]["momentum_buffer"],
+                                   rtol=tol, atol=tol)
+
+
+def test_fused_path_is_left_when_the_optimizer_differs(digits):
+    rbm = small_rbm(digits)
+    assert train._fusable_sgd(torch.optim.SGD(rbm.parameters(), lr=0.1, momentum=0.9), rbm) is not None
+    for opt in (torch.optim.SGD(rbm.parameters(), lr=0.1),  # no momentum
+                torch.optim.SGD(rbm.parameters(), lr=0.1, momentum=0.9, nesterov=True),
+                torch.optim.SGD(rbm.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
+                torch.optim.SGD([rbm.weight], lr=0.1, momentum=0.9),
+                torch.optim.Adam(rbm.parameters())):
+        assert train._fusable_sgd(opt, rbm) is None
+
+
+def test_fused_steps_under_an_lr_schedule_do_not_warn(digits):
+    import warnings
+
+    rbm = small_rbm(digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns if scheduler.step() seems to precede optimizer.step()
+        train.fit_rbm(rbm, digits[:100], epochs=2, batch_size=20, momentum=0.9, lr_schedule="linear",
+                      generator=torch.Generator().manual_seed(0), progress=False)
+
+
+def test_sgd_update_op_checks_and_opcheck():
+    nv, nh = 6, 4
+    params = [torch.zeros(nv, nh), torch.zeros(nv), torch.zeros(nh)]
+    buffers = [torch.zeros_like(p) for p in params]
+    vd, hd, vm, hm = _phases(nv, nh, torch.float32)
+    torch.library.opcheck(torch.ops.dgm_fast.rbm_sgd_update_.default,
+                          (*params, *buffers, vd, hd, vm, hm), {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.01})
+    with pytest.raises(ValueError, match="momentum buffer must match"):
+        torch.ops.dgm_fast.rbm_sgd_update_(*params, torch.zeros(nh, nv), *buffers[1:], vd, hd, vm, hm, lr=0.1, momentum=0.5)
+    with pytest.raises(ValueError, match="non-negative"):
+        torch.ops.dgm_fast.rbm_sgd_update_(*params, *buffers, vd, hd, vm, hm, lr=-1.0, momentum=0.5)
+    with pytest.raises(ValueError, match="v_model must be"):
+        torch.ops.dgm_fast.rbm_sgd_update_(*params, *buffers, vd, hd, vm[:, :3], hm, lr=0.1, momentum=0.5)

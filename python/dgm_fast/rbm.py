@@ -142,11 +142,13 @@ class RBM(nn.Module):
 
     def sample_hidden(self, v: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """A draw from ``p(h | v)``."""
-        x = self.hidden_preactivation(v)
         if self.hidden == "nrelu":
+            x = self.hidden_preactivation(v)
             z, _ = ops.normal_reparam(x, torch.nn.functional.logsigmoid(x), generator=generator)
             return torch.relu(z)
-        return ops.bernoulli_logits(x, generator=generator)
+        self._check_visible(v)
+        # The bias is added inside the sampler's pass (as the native chain does: same bits).
+        return ops.bernoulli_logits(self._scaled(v) @ self.weight, self.hidden_bias, generator=generator)
 
     def visible_probs(self, h: torch.Tensor) -> torch.Tensor:
         """``E[v | h]``: ``sigmoid(b + W h)`` (Bernoulli) or ``b + sigma * (W h)`` (Gaussian)."""
@@ -162,7 +164,7 @@ class RBM(nn.Module):
             mean = self.visible_probs(h)
             log_var = (2 * self.visible_log_std).expand_as(mean).contiguous()
             return ops.normal_reparam(mean, log_var, generator=generator)[0]
-        return ops.bernoulli_logits(torch.addmm(self.visible_bias, h, self.weight.t()), generator=generator)
+        return ops.bernoulli_logits(h @ self.weight.t(), self.visible_bias, generator=generator)
 
     # ---- chains ---------------------------------------------------------------------------
 

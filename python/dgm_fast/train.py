@@ -41,6 +41,7 @@ class CD:
 
     name = "cd"
     matmul_dtype: torch.dtype | None = None
+    needs_gradients = False  # does after_step use the gradient (fast weights)?
 
     def __init__(self, k: int = 1):
         if k < 1:
@@ -106,6 +107,7 @@ class FPCD(PCD):
     weights follow the same gradient with a larger learning rate and decay towards zero."""
 
     name = "fpcd"
+    needs_gradients = True
 
     def __init__(self, k: int = 1, n_chains: int | None = None, fast_lr: float | None = None, fast_decay: float = 0.95):
         super().__init__(k, n_chains)
@@ -261,6 +263,40 @@ def cd_gradients(rbm: RBM, v_data, h_data, v_model, h_model, *, weight_decay: fl
     return grads
 
 
+def _fusable_sgd(optimizer, rbm: RBM):
+    """``(lr, momentum, momentum buffers)`` when ``optimizer.step()`` would be exactly SGD with
+    momentum on the RBM's three parameters (one group, no dampening, Nesterov, weight decay of its
+    own, maximize, hooks or tensor learning rate), so that :func:`cd_step` may fold the gradient
+    into the momentum buffers in the native op; else ``None``. The buffers are the optimizer's own
+    ``state[p]["momentum_buffer"]``, so checkpoints and a later unfused step see them."""
+    if type(optimizer) is not torch.optim.SGD or len(optimizer.param_groups) != 1:
+        return None
+    if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
+        return None
+    from torch.optim import optimizer as _opt
+
+    if _opt._global_optimizer_pre_hooks or _opt._global_optimizer_post_hooks:
+        return None
+    group = optimizer.param_groups[0]
+    params = (rbm.weight, rbm.visible_bias, rbm.hidden_bias)
+    if isinstance(rbm.visible_log_std, torch.nn.Parameter) or len(group["params"]) != 3:
+        return None
+    if any(a is not b for a, b in zip(group["params"], params)):
+        return None
+    lr, momentum = group["lr"], group["momentum"]
+    if (isinstance(lr, torch.Tensor) or momentum <= 0 or group["dampening"] != 0 or group["nesterov"]
+            or group["weight_decay"] != 0 or group["maximize"] or group.get("differentiable")):
+        return None
+    buffers = []
+    for p in params:
+        state = optimizer.state[p]
+        if state.get("momentum_buffer") is None:
+            # torch's first step sets the buffer to the gradient; momentum * 0 + g is the same.
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        buffers.append(state["momentum_buffer"])
+    return float(lr), float(momentum), buffers
+
+
 def cd_step(
     rbm: RBM,
     v_data: torch.Tensor,
@@ -272,10 +308,27 @@ def cd_step(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One update: the negative phase of ``method`` (default CD-1), the gradient, the optimizer
-    step. Returns the negative samples."""
+    step. Returns the negative samples.
+
+    With a plain ``torch.optim.SGD`` with momentum on the RBM's parameters (and no sparsity
+    target, reduced-precision products or fast weights), the gradient, weight decay and momentum
+    step are one native op that accumulates the phases' products straight into the optimizer's
+    momentum buffers: ``.grad`` is then not written. Any other optimizer gets ``.grad`` and its
+    own ``step()``."""
     method = method or CD(1)
     rbm._check_visible(v_data, "v_data")
     h_data, v_model, h_model = method.statistics(rbm, v_data, generator)
+    fused = None if sparsity is not None or method.needs_gradients or method.matmul_dtype else _fusable_sgd(optimizer, rbm)
+    if fused is not None:
+        lr, momentum, buffers = fused
+        torch.ops.dgm_fast.rbm_sgd_update_(
+            rbm.weight.detach(), rbm.visible_bias.detach(), rbm.hidden_bias.detach(), *buffers,
+            v_data, h_data, v_model, h_model, lr=lr, momentum=momentum, weight_decay=weight_decay,
+            visible_log_std=None if rbm.visible_log_std is None else rbm.visible_log_std.detach(),
+        )
+        # What an LR scheduler checks to tell that optimizer.step() ran before scheduler.step().
+        optimizer._opt_called = True
+        return v_model
     grads = cd_gradients(rbm, v_data, h_data, v_model, h_model, weight_decay=weight_decay,
                          matmul_dtype=method.matmul_dtype)
     if sparsity is not None:

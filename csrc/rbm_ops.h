@@ -1,0 +1,33 @@
+// Pieces of the RBM ops shared between the device-generic composites (rbm_ops.cpp) and the
+// device kernels that specialise them (cpu/rbm_update_cpu.cpp).
+#pragma once
+
+#include <optional>
+
+#include <ATen/core/Tensor.h>
+
+namespace dgm_fast {
+
+// Checks the statistics of the two phases against a [V, H] weight (shapes, dtypes, devices).
+void check_phase_statistics(const at::Tensor& v_data, const at::Tensor& h_data,
+                            const at::Tensor& v_model, const at::Tensor& h_model,
+                            const at::Tensor& weight, const char* op);
+
+// Checks the parameters and momentum buffers of rbm_sgd_update_ and its hyper-parameters.
+void check_sgd_update_args(const at::Tensor& weight, const at::Tensor& visible_bias,
+                           const at::Tensor& hidden_bias, const at::Tensor& weight_momentum,
+                           const at::Tensor& visible_momentum, const at::Tensor& hidden_momentum,
+                           const at::Tensor& v_data, const at::Tensor& h_data,
+                           const at::Tensor& v_model, const at::Tensor& h_model, double lr,
+                           double momentum, double weight_decay);
+
+// rbm_sgd_update_ written with ATen ops: any device, and the meta/fake kernel.
+void rbm_sgd_update_generic(const at::Tensor& weight, const at::Tensor& visible_bias,
+                            const at::Tensor& hidden_bias, const at::Tensor& weight_momentum,
+                            const at::Tensor& visible_momentum, const at::Tensor& hidden_momentum,
+                            const at::Tensor& v_data, const at::Tensor& h_data,
+                            const at::Tensor& v_model, const at::Tensor& h_model, double lr,
+                            double momentum, double weight_decay,
+                            const std::optional<at::Tensor>& visible_log_std);
+
+}  // namespace dgm_fast
