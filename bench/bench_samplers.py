@@ -2,6 +2,7 @@
 
     python bench/bench_samplers.py                 # CPU
     python bench/bench_samplers.py --device cuda   # GPU: adds CUDA-graph captured variants
+    python bench/bench_samplers.py --by-isa        # CPU: each instruction-set variant, one thread
 
 For each case it times (median of torch.utils.benchmark's blocked_autorange):
   dgm_fast          the fused op
@@ -15,6 +16,9 @@ and prints a Markdown table of times and speed-ups (baseline time / dgm_fast tim
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 
 import torch
 
@@ -50,12 +54,42 @@ def cases(device):
         yield f"normal_reparam {batch}x{latent}", fused_reparam, eager_reparam, (mu, lv)
 
 
+_ISA_SCRIPT = """
+import torch, dgm_fast
+from timing import time_fn
+from dgm_fast import ops
+torch.set_num_threads(1)
+x, mu, lv = torch.randn(1024, 4096), torch.zeros(1024, 4096), torch.zeros(1024, 4096)
+print(dgm_fast.build_info()["cpu_isa"], *(time_fn(f, a, {t}) * 1e3 for f, a in (
+    (lambda: ops.uniform_bits((1024, 4096)), ()), (ops.bernoulli_logits, (x,)), (ops.normal_reparam, (mu, lv)))))
+"""
+
+
+def by_isa(min_run_time):
+    """One thread, 1024x4096, each CPU loop variant (DGM_FAST_CPU_ISA) in its own process."""
+    print("| variant | uniform_bits (4M words) | bernoulli_logits | normal_reparam |")
+    print("|---|---|---|---|")
+    here = os.path.dirname(os.path.abspath(__file__))
+    for isa in ("default", "avx2", "avx512"):
+        run = subprocess.run([sys.executable, "-c", _ISA_SCRIPT.format(t=min_run_time)], cwd=here,
+                             capture_output=True, text=True, env=dict(os.environ, DGM_FAST_CPU_ISA=isa))
+        if run.returncode != 0:
+            print(f"| {isa} | not supported here | | |")
+            continue
+        name, *ms = run.stdout.split()
+        print(f"| {name} | " + " | ".join(f"{float(t):.2f} ms" for t in ms) + " |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--by-isa", action="store_true", help="CPU: time each instruction-set variant instead")
     args = parser.parse_args()
+    if args.by_isa:
+        by_isa(args.min_run_time)
+        return
     device = torch.device(args.device)
     print_header(device)
 
