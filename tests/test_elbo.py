@@ -181,6 +181,39 @@ def test_iwae_bound_extreme_and_infinite():
     torch.testing.assert_close(w.grad[:, 0], torch.tensor([0.75, 0.25], dtype=torch.float64))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_iwae_bound_many_samples_across_tiles(dtype):
+    # K = 1000 samples: the CPU kernel reduces them in tiles of 256 and merges the partial
+    # (max, sum) pairs. Columns whose largest weight, a +inf, a NaN or only -inf sit in different
+    # tiles must come out as the plain log-sum-exp says, for any thread count.
+    g = torch.Generator().manual_seed(5)
+    w = (30 * torch.randn(1000, 7, generator=g, dtype=torch.float64))
+    w[900, 0] = 500.0  # the maximum in the last tile
+    w[:, 1] = -math.inf
+    w[300, 2] = math.inf
+    w[:, 3] = -math.inf
+    w[10, 3], w[700, 3] = -5.0, -4.0  # two finite weights in different tiles
+    w[600, 4] = math.nan
+    w = w.to(dtype)
+    expected = torch.logsumexp(w.double(), 0) - math.log(1000)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(losses_elbo.iwae_bound(w))
+    finally:
+        torch.set_num_threads(threads)
+    for r in results[1:]:  # identical bits, NaN where NaN
+        assert torch.equal(r.isnan(), results[0].isnan()) and torch.equal(r[~r.isnan()], results[0][~r.isnan()])
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    torch.testing.assert_close(results[0].double(), expected, rtol=tol, atol=tol, equal_nan=True)
+    ww = w.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(losses_elbo.iwae_bound(ww)[[0, 3, 5]].sum(), ww)
+    torch.testing.assert_close(grad[:, [0, 3, 5]].double(), torch.softmax(w[:, [0, 3, 5]].double(), 0),
+                               rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_iwae_bound_low_precision(dtype):
     w = torch.randn(50, 300, dtype=torch.float64)

@@ -23,9 +23,11 @@ def _samples(n, d, seed, shift=0.0, dtype=torch.float64):
 def test_value_and_gradient_match_reference_float64(unbiased, n, m, d):
     x = _samples(n, d, 1).requires_grad_()
     y = _samples(m, d, 2, shift=0.3).requires_grad_()
-    ours = losses_mmd.mmd(x, y, BW, unbiased=unbiased)
+    ours = losses_mmd.mmd(x, y, BW, unbiased=unbiased)  # with a gradient: the mmd_with_grad pass
     want = losses_mmd.reference_mmd(x, y, BW, unbiased=unbiased)
     torch.testing.assert_close(ours, want, rtol=1e-10, atol=1e-12)
+    value_only = losses_mmd.mmd(x.detach(), y.detach(), BW, unbiased=unbiased)  # the forward-only op
+    torch.testing.assert_close(value_only, want.detach(), rtol=1e-10, atol=1e-12)
     ga = torch.autograd.grad(ours, (x, y))
     gb = torch.autograd.grad(want, (x, y))
     for a, b in zip(ga, gb):
@@ -78,6 +80,19 @@ def test_opcheck():
             (torch.tensor(1.5, dtype=torch.float64), x.detach(), y.detach(), [1.0, 2.0]),
             {"unbiased": unbiased},
         )
+
+
+def test_opcheck_mmd_with_grad_and_no_double_backward():
+    x, y = _samples(20, 3, 8), _samples(15, 3, 9)
+    torch.library.opcheck(torch.ops.dgm_fast.mmd_with_grad.default, (x, y, [1.0, 2.0]), {"unbiased": True})
+    value, gx, gy = torch.ops.dgm_fast.mmd_with_grad(x, y, [1.0, 2.0])
+    bx, by = torch.ops.dgm_fast.mmd_backward(torch.tensor(1.0, dtype=torch.float64), x, y, [1.0, 2.0])
+    torch.testing.assert_close(value, torch.ops.dgm_fast.mmd(x, y, [1.0, 2.0]), rtol=1e-12, atol=1e-14)
+    assert torch.equal(gx, bx) and torch.equal(gy, by)
+    xr = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(losses_mmd.mmd(xr, y, (1.0, 2.0)), xr, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):  # an error, never a silent 0
+        g.sum().backward()
 
 
 def test_torch_compile_fullgraph():

@@ -111,9 +111,15 @@ g = torch.Generator().manual_seed(21)
 w = ops.uniform_bits(1_000_003, generator=g)
 s = ops.bernoulli_logits(torch.linspace(-4, 4, 500_000), generator=g)
 z, e = ops.normal_reparam(torch.zeros(300_001), torch.zeros(300_001), generator=g)
+# the losses' loops share the per-instruction-set tables
+from dgm_fast import losses_elbo, losses_gan
+logits = torch.linspace(-30, 30, 200_003)
+gan = torch.stack(losses_gan.gan_losses(logits, logits.flip(0) * 0.5, "reversed"))
+lw = torch.linspace(-50, 50, 1_000 * 300).reshape(1_000, 300).sin() * 40
+bound = losses_elbo.iwae_bound(lw)
 import hashlib
 h = hashlib.sha256()
-for t in (w.view(torch.int32), s, z, e):
+for t in (w.view(torch.int32), s, z, e, gan, bound):
     h.update(t.numpy().tobytes())
 print(h.hexdigest())
 """
@@ -135,7 +141,7 @@ def _digest(threads: int, isa: str) -> str | None:
 
 def test_results_do_not_depend_on_thread_count_or_instruction_set():
     # The CPU loops exist once per instruction set (baseline x86-64, AVX2, AVX-512); every
-    # variant and every thread count must give the same bits.
+    # variant and every thread count must give the same bits (samplers, GAN losses, IWAE bound).
     digests = {(t, isa): _digest(t, isa) for t in (1, 2, 5) for isa in ("default", "avx2", "avx512")}
     ran = {k: v for k, v in digests.items() if v is not None}
     assert ("default" in {isa for _, isa in ran}) and len(ran) >= 3

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -275,34 +276,49 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_backward_cpu(
 
 // ---- iwae_bound --------------------------------------------------------------------------------
 
-// Columns [c0, c0 + n) of log_weights [K, B]: out = max + log(sum exp(w - max)) - log K, with the
-// max and the sum taken over k for all n columns together (rows are contiguous in memory).
-template <typename scalar_t>
-void iwae_forward_columns(const scalar_t* lw, scalar_t* out, int64_t K, int64_t B, int64_t c0,
-                          int64_t n) {
-  using acc_t = at::opmath_type<scalar_t>;
-  constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
-  acc_t m[kColumnChunk], s[kColumnChunk];
-  std::fill(m, m + n, -kInf);
-  std::fill(s, s + n, acc_t(0));
-  for (int64_t k = 0; k < K; ++k) {
-    const scalar_t* row = lw + k * B + c0;
-    for (int64_t j = 0; j < n; ++j) {
-      const acc_t w = static_cast<acc_t>(row[j]);
-      m[j] = (w > m[j] || std::isnan(w)) ? w : m[j];  // NaN propagates
-    }
+// The log-sum-exp over the K samples of each column of log_weights [K, B] (rows contiguous), in
+// tiles of kSampleChunk rows x kColumnChunk columns so that both a small batch with many samples
+// and a large batch spread over the threads: each tile gives a partial (max m_t, sum_t of
+// exp(w - m_t)), and the partials of a column are merged in tile order,
+//   m = max_t m_t,   s = sum_t s_t * exp(m_t - m)   (factor 1 where m_t == m, also for infinities),
+// so the result does not depend on the thread count. Element loops: sampler_loops.h (vectorised
+// per instruction set); rows of reduced-precision inputs are widened to float first.
+
+template <typename acc_t>
+struct LoopsFor;
+template <>
+struct LoopsFor<float> {
+  static void max_into(const float* r, float* m, int64_t n) { sampler_loops().max_into_f32(r, m, n); }
+  static void exp_sum_into(const float* r, const float* m, float* s, int64_t n) {
+    sampler_loops().exp_sum_into_f32(r, m, s, n);
   }
-  for (int64_t k = 0; k < K; ++k) {
-    const scalar_t* row = lw + k * B + c0;
-    for (int64_t j = 0; j < n; ++j) {
-      // all weights -inf (or a +inf max): exp(w - m) would be NaN; the sum is then exp(0) per
-      // +inf weight, and the result -inf or +inf from m itself
-      const acc_t w = static_cast<acc_t>(row[j]);
-      s[j] += std::isinf(m[j]) ? acc_t(w == m[j]) : std::exp(w - m[j]);
-    }
+  static void softmax_grad(const float* r, const float* l, const float* g, float* o, int64_t n) {
+    sampler_loops().softmax_grad_f32(r, l, g, o, n);
   }
-  const acc_t log_k = std::log(static_cast<acc_t>(K));
-  for (int64_t j = 0; j < n; ++j) out[c0 + j] = static_cast<scalar_t>(m[j] + std::log(s[j]) - log_k);
+};
+template <>
+struct LoopsFor<double> {
+  static void max_into(const double* r, double* m, int64_t n) { sampler_loops().max_into_f64(r, m, n); }
+  static void exp_sum_into(const double* r, const double* m, double* s, int64_t n) {
+    sampler_loops().exp_sum_into_f64(r, m, s, n);
+  }
+  static void softmax_grad(const double* r, const double* l, const double* g, double* o, int64_t n) {
+    sampler_loops().softmax_grad_f64(r, l, g, o, n);
+  }
+};
+
+constexpr int64_t kSampleChunk = 256;  // iwae: samples (rows) per tile
+
+// Row k, columns [c0, c0 + n), as acc_t: the row itself, or widened into `buffer`.
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+const acc_t* row_as_acc(const scalar_t* lw, int64_t B, int64_t k, int64_t c0, int64_t n, acc_t* buffer) {
+  const scalar_t* row = lw + k * B + c0;
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    return row;
+  } else {
+    for (int64_t j = 0; j < n; ++j) buffer[j] = static_cast<acc_t>(row[j]);
+    return buffer;
+  }
 }
 
 at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z_k) - log q(z_k | x)
@@ -312,17 +328,56 @@ at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z
   at::Tensor out = at::empty({B}, lw.options());  // [B] log (1/K) sum_k exp(log_weights[k])
   if (B == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lw.scalar_type(), "iwae_bound_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    using L = LoopsFor<acc_t>;
+    constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
     const scalar_t* lp = lw.const_data_ptr<scalar_t>();
-    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
-    const int64_t n_chunks = (B + kColumnChunk - 1) / kColumnChunk;
-    at::parallel_for(0, n_chunks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t c = begin; c < end; ++c) {
-        const int64_t c0 = c * kColumnChunk;
-        iwae_forward_columns(lp, op_, K, B, c0, std::min(kColumnChunk, B - c0));
+    const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
+    const int64_t row_tiles = (K + kSampleChunk - 1) / kSampleChunk;
+    std::vector<acc_t> part_m(row_tiles * B), part_s(row_tiles * B);  // [row tile, column]
+    at::parallel_for(0, row_tiles * col_tiles, 1, [&](int64_t begin, int64_t end) {
+      alignas(64) acc_t buffer[kColumnChunk];
+      for (int64_t tile = begin; tile < end; ++tile) {
+        const int64_t rt = tile / col_tiles, c0 = (tile % col_tiles) * kColumnChunk;
+        const int64_t n = std::min(kColumnChunk, B - c0);
+        const int64_t k0 = rt * kSampleChunk, k1 = std::min(K, k0 + kSampleChunk);
+        acc_t* m = part_m.data() + rt * B + c0;
+        acc_t* s = part_s.data() + rt * B + c0;
+        std::fill(m, m + n, -kInf);
+        std::fill(s, s + n, acc_t(0));
+        for (int64_t k = k0; k < k1; ++k) L::max_into(row_as_acc(lp, B, k, c0, n, buffer), m, n);
+        for (int64_t k = k0; k < k1; ++k) L::exp_sum_into(row_as_acc(lp, B, k, c0, n, buffer), m, s, n);
       }
     });
+    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
+    const acc_t log_k = std::log(static_cast<acc_t>(K));
+    for (int64_t j = 0; j < B; ++j) {
+      acc_t m = -kInf;
+      for (int64_t rt = 0; rt < row_tiles; ++rt) {
+        const acc_t mt = part_m[rt * B + j];
+        m = (mt > m || std::isnan(mt)) ? mt : m;
+      }
+      acc_t s = 0;
+      for (int64_t rt = 0; rt < row_tiles; ++rt) {
+        const acc_t mt = part_m[rt * B + j];
+        s += part_s[rt * B + j] * (mt == m ? acc_t(1) : std::exp(mt - m));
+      }
+      op_[j] = static_cast<scalar_t>(m + std::log(s) - log_k);
+    }
   });
   return out;
+}
+
+// Row k, columns [c0, c0 + n) of the iwae gradient: out = g * exp(row - lse).
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+void softmax_grad_row(const scalar_t* lw, scalar_t* out, int64_t B, int64_t k, int64_t c0, int64_t n,
+                      const acc_t* lse, const acc_t* g, acc_t* in, acc_t* o) {
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    LoopsFor<acc_t>::softmax_grad(lw + k * B + c0, lse, g, out + k * B + c0, n);
+  } else {
+    LoopsFor<acc_t>::softmax_grad(row_as_acc(lw, B, k, c0, n, in), lse, g, o, n);
+    for (int64_t j = 0; j < n; ++j) out[k * B + c0 + j] = static_cast<scalar_t>(o[j]);
+  }
 }
 
 at::Tensor iwae_bound_backward_cpu(const at::Tensor& grad,         // [B]
@@ -335,22 +390,24 @@ at::Tensor iwae_bound_backward_cpu(const at::Tensor& grad,         // [B]
   if (lw.numel() == 0) return grad_lw;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lw.scalar_type(), "iwae_bound_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* gp = gc.const_data_ptr<scalar_t>();
-    const scalar_t* lp = lw.const_data_ptr<scalar_t>();
-    const scalar_t* bp = bc.const_data_ptr<scalar_t>();
-    scalar_t* op_ = grad_lw.mutable_data_ptr<scalar_t>();
+    // softmax weight exp(w - logsumexp(w)) with logsumexp = bound + log K; 0 where every weight
+    // of the column is -inf (the bound is then -inf and has no slope)
     const acc_t log_k = std::log(static_cast<acc_t>(K));
-    at::parallel_for(0, K, std::max<int64_t>(1, 32768 / std::max<int64_t>(B, 1)),
+    std::vector<acc_t> lse(B), g(B);
+    for (int64_t j = 0; j < B; ++j) {
+      lse[j] = static_cast<acc_t>(bc.const_data_ptr<scalar_t>()[j]) + log_k;
+      g[j] = static_cast<acc_t>(gc.const_data_ptr<scalar_t>()[j]);
+    }
+    const scalar_t* lp = lw.const_data_ptr<scalar_t>();
+    scalar_t* op_ = grad_lw.mutable_data_ptr<scalar_t>();
+    const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
+    at::parallel_for(0, K * col_tiles, std::max<int64_t>(1, 32768 / std::min(B, kColumnChunk)),
                      [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) {
-        for (int64_t j = 0; j < B; ++j) {
-          // softmax weight exp(w - logsumexp(w)), logsumexp = bound + log K; 0 where every
-          // weight of the column is -inf (the bound is then -inf and has no slope)
-          const acc_t lse = static_cast<acc_t>(bp[j]) + log_k;
-          const acc_t w = static_cast<acc_t>(lp[k * B + j]);
-          const acc_t p = std::isinf(lse) && lse < 0 ? acc_t(0) : std::exp(w - lse);
-          op_[k * B + j] = static_cast<scalar_t>(static_cast<acc_t>(gp[j]) * p);
-        }
+      alignas(64) acc_t in[kColumnChunk], o[kColumnChunk];
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t k = t / col_tiles, c0 = (t % col_tiles) * kColumnChunk;
+        const int64_t n = std::min(kColumnChunk, B - c0);
+        softmax_grad_row(lp, op_, B, k, c0, n, lse.data() + c0, g.data() + c0, in, o);
       }
     });
   });

@@ -18,8 +18,9 @@
 // exp(-|x|), which cannot overflow.
 //
 // Each term is computed in float (double for float64 inputs) with the portable exp/log of
-// dgm_fast/portable_math.h, which vectorise; the sums are accumulated in double in fixed chunks
-// and added in chunk order, so a result does not depend on the thread count.
+// dgm_fast/portable_math.h, in the per-instruction-set loops of sampler_loops.h; the sums are
+// accumulated in double in fixed chunks and lanes and added in order, so a result depends on
+// neither the thread count nor the instruction set.
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -31,8 +32,8 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "dgm_fast/samplers.h"  // log1p_unit, portable exp/log
 #include "sampler_checks.h"
+#include "sampler_loops.h"
 
 namespace dgm_fast {
 
@@ -80,78 +81,40 @@ namespace {
 
 constexpr int64_t kChunk = 4096;  // elements per partial sum (fixed: results independent of threads)
 
-// The elementwise loops, compiled once per x86-64 instruction set and picked at load time
-// (GCC's target_clones), so that they vectorise with AVX2 / AVX-512 where the CPU has them.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DGM_FAST_GAN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DGM_FAST_GAN_CLONES
-#endif
-
-// l[i] = log1p(exp(-|v[i]|)), the part softplus(v) and softplus(-v) share.
-template <typename acc_t>
-inline void softplus_shared_loop(const acc_t* v, acc_t* l, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const acc_t a = v[i] < acc_t(0) ? -v[i] : v[i];
-    l[i] = log1p_unit(pm::exp(-a));
-  }
+// The element loops: sampler_loops.h, compiled once per x86-64 instruction set.
+void softplus_parts(const float* v, int64_t n, double sums[3]) { sampler_loops().softplus_parts_f32(v, n, sums); }
+void softplus_parts(const double* v, int64_t n, double sums[3]) { sampler_loops().softplus_parts_f64(v, n, sums); }
+void sigmoid_pair(const float* v, float* out, int64_t n, float a, float b) {
+  sampler_loops().sigmoid_pair_f32(v, out, n, a, b);
 }
-DGM_FAST_GAN_CLONES void softplus_shared(const float* v, float* l, int64_t n) {
-  softplus_shared_loop(v, l, n);
-}
-DGM_FAST_GAN_CLONES void softplus_shared(const double* v, double* l, int64_t n) {
-  softplus_shared_loop(v, l, n);
-}
-
-// out[i] = a * sigmoid(v[i]) + b * sigmoid(-v[i]); both sigmoids from one exp(-|v|) (no
-// overflow, and sigmoid(-v) is not formed as 1 - sigmoid(v), which cancels).
-template <typename acc_t>
-inline void sigmoid_combination_loop(const acc_t* v, acc_t* out, int64_t n, acc_t a, acc_t b) {
-  for (int64_t i = 0; i < n; ++i) {
-    const acc_t x = v[i];
-    const acc_t e = pm::exp(x < acc_t(0) ? x : -x);
-    const acc_t inv = acc_t(1) / (acc_t(1) + e);
-    const acc_t s_pos = x >= acc_t(0) ? inv : e * inv;  // sigmoid(x)
-    const acc_t s_neg = x >= acc_t(0) ? e * inv : inv;  // sigmoid(-x)
-    out[i] = a * s_pos + b * s_neg;
-  }
-}
-DGM_FAST_GAN_CLONES void sigmoid_combination(const float* v, float* out, int64_t n, float a, float b) {
-  sigmoid_combination_loop(v, out, n, a, b);
-}
-DGM_FAST_GAN_CLONES void sigmoid_combination(const double* v, double* out, int64_t n, double a,
-                                             double b) {
-  sigmoid_combination_loop(v, out, n, a, b);
+void sigmoid_pair(const double* v, double* out, int64_t n, double a, double b) {
+  sampler_loops().sigmoid_pair_f64(v, out, n, a, b);
 }
 
 // sums[0] = sum softplus(-x), sums[1] = sum softplus(x): softplus(-+v) = max(-+v, 0) + log1p(exp(-|v|)).
 // Each chunk computes its terms in acc_t (float for float32/bfloat16/float16) and adds them in
-// double.
+// double; the chunks' sums are added in chunk order.
 template <typename scalar_t>
 void softplus_sums(const scalar_t* x, int64_t n, double sums[2]) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> neg(chunks, 0.0), pos(chunks, 0.0);
+  std::vector<double> parts(3 * chunks, 0.0);  // [chunk][log1p part, positive part, negative part]
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    alignas(64) acc_t v[kChunk], l[kChunk];
+    alignas(64) acc_t v[kChunk];
     for (int64_t c = begin; c < end; ++c) {
       const int64_t first = c * kChunk, len = std::min(n - first, kChunk);
-      for (int64_t i = 0; i < len; ++i) v[i] = static_cast<acc_t>(x[first + i]);
-      softplus_shared(v, l, len);
-      double sn = 0.0, sp = 0.0, sl = 0.0;
-      for (int64_t i = 0; i < len; ++i) {
-        sl += static_cast<double>(l[i]);
-        sp += v[i] > acc_t(0) ? static_cast<double>(v[i]) : 0.0;
-        sn += v[i] < acc_t(0) ? -static_cast<double>(v[i]) : 0.0;
+      if constexpr (std::is_same_v<scalar_t, acc_t>) {
+        softplus_parts(x + first, len, parts.data() + 3 * c);
+      } else {
+        for (int64_t i = 0; i < len; ++i) v[i] = static_cast<acc_t>(x[first + i]);
+        softplus_parts(v, len, parts.data() + 3 * c);
       }
-      neg[c] = sn + sl;
-      pos[c] = sp + sl;
     }
   });
   sums[0] = sums[1] = 0.0;
   for (int64_t c = 0; c < chunks; ++c) {
-    sums[0] += neg[c];
-    sums[1] += pos[c];
+    sums[0] += parts[3 * c + 2] + parts[3 * c];
+    sums[1] += parts[3 * c + 1] + parts[3 * c];
   }
 }
 
@@ -164,10 +127,10 @@ void sigmoid_combination_all(const scalar_t* x, scalar_t* out, int64_t n, double
     for (int64_t c = begin; c < end; ++c) {
       const int64_t first = c * kChunk, len = std::min(n - first, kChunk);
       if constexpr (std::is_same_v<scalar_t, acc_t>) {
-        sigmoid_combination(x + first, out + first, len, static_cast<acc_t>(a), static_cast<acc_t>(b));
+        sigmoid_pair(x + first, out + first, len, static_cast<acc_t>(a), static_cast<acc_t>(b));
       } else {
         for (int64_t i = 0; i < len; ++i) v[i] = static_cast<acc_t>(x[first + i]);
-        sigmoid_combination(v, o, len, static_cast<acc_t>(a), static_cast<acc_t>(b));
+        sigmoid_pair(v, o, len, static_cast<acc_t>(a), static_cast<acc_t>(b));
         for (int64_t i = 0; i < len; ++i) out[first + i] = static_cast<scalar_t>(o[i]);
       }
     }

@@ -27,8 +27,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "dgm_fast/portable_math.h"
 #include "sampler_checks.h"
+#include "sampler_loops.h"
 
 namespace dgm_fast {
 namespace {
@@ -36,6 +36,20 @@ namespace {
 using Tensor = at::Tensor;
 
 constexpr int64_t kTile = 1024;  // rows and columns per tile: two tile^2 buffers at a time
+
+// The element loops (sampler_loops.h, one variant per instruction set).
+void rbf_sum(const float* d2, float* out, int64_t n, const float* coef, const float* scale, int64_t n_bw) {
+  sampler_loops().rbf_sum_f32(d2, out, n, coef, scale, n_bw);
+}
+void rbf_sum(const double* d2, double* out, int64_t n, const double* coef, const double* scale, int64_t n_bw) {
+  sampler_loops().rbf_sum_f64(d2, out, n, coef, scale, n_bw);
+}
+double rbf_pair(const float* d2, float* w, int64_t n, const float* coef, const float* inv_s2, int64_t n_bw) {
+  return sampler_loops().rbf_pair_f32(d2, w, n, coef, inv_s2, n_bw);
+}
+double rbf_pair(const double* d2, double* w, int64_t n, const double* coef, const double* inv_s2, int64_t n_bw) {
+  return sampler_loops().rbf_pair_f64(d2, w, n, coef, inv_s2, n_bw);
+}
 
 // x: [N, D], y: [M, D], same dtype (float32 or float64) and device.
 void check_mmd_args(const Tensor& x, const Tensor& y, at::ArrayRef<double> bandwidths,
@@ -75,48 +89,19 @@ Tensor sq_dist_tile(const Tensor& a, const Tensor& b, const Tensor& a_sq, const 
   return d2;
 }
 
-// The CPU loop of kernel_sum, compiled once per x86-64 instruction set and picked at load time
-// (GCC's target_clones) so that it vectorises: out[i] = sum_s scale[s] * exp(coef[s] * d2[i]),
-// one pass over the tile instead of three ATen passes per bandwidth. pm::exp is the project's
-// branch-free exp (dgm_fast/portable_math.h).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DGM_FAST_MMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DGM_FAST_MMD_CLONES
-#endif
-
-template <typename T>
-inline void kernel_sum_loop(const T* d2, T* out, int64_t n, const T* coef, const T* scale,
-                            int64_t n_bw) {
-  for (int64_t i = 0; i < n; ++i) out[i] = T(0);
-  for (int64_t s = 0; s < n_bw; ++s) {
-    const T c = coef[s], w = scale[s];
-    for (int64_t i = 0; i < n; ++i) out[i] += w * pm::exp(c * d2[i]);
-  }
-}
-DGM_FAST_MMD_CLONES void kernel_sum_cpu(const float* d2, float* out, int64_t n, const float* coef,
-                                        const float* scale, int64_t n_bw) {
-  kernel_sum_loop(d2, out, n, coef, scale, n_bw);
-}
-DGM_FAST_MMD_CLONES void kernel_sum_cpu(const double* d2, double* out, int64_t n,
-                                        const double* coef, const double* scale, int64_t n_bw) {
-  kernel_sum_loop(d2, out, n, coef, scale, n_bw);
-}
-
-// sum_s scale_s * exp(coef_s * d2) for a contiguous tile d2, with tmp as scratch of d2's shape
-// (CUDA: ATen calls).
+// sum_s scale_s * exp(coef_s * d2) for a contiguous tile d2, with tmp as scratch of d2's shape.
+// CPU: one pass over the tile in the per-instruction-set loop of sampler_loops.h; other devices:
+// ATen calls.
 Tensor kernel_sum(const Tensor& d2, const std::vector<double>& coef,
                   const std::vector<double>& scale, Tensor& tmp) {
   if (d2.device().is_cpu()) {
     Tensor out = at::empty_like(d2);
-    const int64_t n = d2.numel();
     AT_DISPATCH_FLOATING_TYPES(d2.scalar_type(), "mmd_kernel_sum_cpu", [&] {
       const std::vector<scalar_t> c(coef.begin(), coef.end()), w(scale.begin(), scale.end());
       const scalar_t* dp = d2.const_data_ptr<scalar_t>();
       scalar_t* op = out.mutable_data_ptr<scalar_t>();
-      at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
-        kernel_sum_cpu(dp + begin, op + begin, end - begin, c.data(), w.data(),
-                       static_cast<int64_t>(c.size()));
+      at::parallel_for(0, d2.numel(), 16384, [&](int64_t begin, int64_t end) {
+        rbf_sum(dp + begin, op + begin, end - begin, c.data(), w.data(), static_cast<int64_t>(c.size()));
       });
     });
     return out;
@@ -130,7 +115,7 @@ Tensor kernel_sum(const Tensor& d2, const std::vector<double>& coef,
   return out;
 }
 
-struct Rbf {
+struct Rbf {  // the bandwidths s as the coefficients the loops use
   std::vector<double> coef;    // -1 / (2 s^2)
   std::vector<double> ones;    // 1
   std::vector<double> inv_s2;  // 1 / s^2
@@ -142,6 +127,43 @@ struct Rbf {
     }
   }
 };
+
+// The kernel k = sum_s exp(coef_s d2) and the gradient weight W = sum_s exp(coef_s d2) / s^2 of
+// a contiguous tile d2 from the same exponentials: returns W (a new tile) and adds sum(k) to
+// k_total (a 0-dim float64 tensor on d2's device).
+Tensor kernel_and_weight(const Tensor& d2, const Rbf& rbf, Tensor& tmp, Tensor& k_total) {
+  if (d2.device().is_cpu()) {
+    Tensor w = at::empty_like(d2);
+    constexpr int64_t kGrain = 16384;
+    const int64_t n = d2.numel(), parts = (n + kGrain - 1) / kGrain;
+    std::vector<double> sums(parts, 0.0);  // per fixed chunk, added in order: thread-count free
+    AT_DISPATCH_FLOATING_TYPES(d2.scalar_type(), "mmd_kernel_and_weight_cpu", [&] {
+      const std::vector<scalar_t> c(rbf.coef.begin(), rbf.coef.end());
+      const std::vector<scalar_t> inv(rbf.inv_s2.begin(), rbf.inv_s2.end());
+      const scalar_t* dp = d2.const_data_ptr<scalar_t>();
+      scalar_t* wp = w.mutable_data_ptr<scalar_t>();
+      at::parallel_for(0, parts, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) {
+          const int64_t i0 = p * kGrain, len = std::min(kGrain, n - i0);
+          sums[p] = rbf_pair(dp + i0, wp + i0, len, c.data(), inv.data(), static_cast<int64_t>(c.size()));
+        }
+      });
+    });
+    double total = 0.0;
+    for (const double part : sums) total += part;
+    k_total.add_(total);
+    return w;
+  }
+  Tensor k = at::zeros_like(d2), w = at::zeros_like(d2);
+  for (size_t s = 0; s < rbf.coef.size(); ++s) {
+    at::mul_out(tmp, d2, rbf.coef[s]);
+    tmp.exp_();
+    k.add_(tmp);
+    w.add_(tmp, rbf.inv_s2[s]);
+  }
+  k_total.add_(k.sum(at::kDouble));
+  return w;
+}
 
 // sum_{i,j} k(a_i, b_j) as a 0-dim float64 tensor on a's device; symmetric: a is b (a_sq is
 // b_sq), visited on and above the diagonal, the i = j terms left out when exclude_diagonal.
@@ -189,13 +211,15 @@ Tensor mmd_impl(const Tensor& x,  // [N, D]
   return (sxx * c.xx + syy * c.yy - sxy * (2 * c.xy)).to(x.scalar_type());
 }
 
-// For rows a [n, D] and b [m, D] and W(a_i, b_j): accumulates row_w[i] += sum_j W_ij,
-// w_b[i] += sum_j W_ij b_j, and (not symmetric) col_w[j] += sum_i W_ij, w_a[j] += sum_i W_ij a_i;
-// symmetric: a is b, tiles on and above the diagonal count for both their rows and columns, and
-// W's diagonal is 0 (it multiplies a_i - a_i = 0).
-void accumulate_w(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Tensor& b_sq,
-                  const Rbf& rbf, bool symmetric, Tensor& row_w, Tensor& w_b, Tensor& col_w,
-                  Tensor& w_a) {
+// For rows a [n, D] and b [m, D], from one pass over the tiles of their squared distances:
+// k_total += sum_{i,j} k(a_i, b_j) (the i = j terms left out when exclude_diagonal), and with
+// W(a_i, b_j): row_w[i] += sum_j W_ij, w_b[i] += sum_j W_ij b_j, and (not symmetric)
+// col_w[j] += sum_i W_ij, w_a[j] += sum_i W_ij a_i. Symmetric: a is b, tiles on and above the
+// diagonal count for both their rows and columns (k twice off the diagonal), and W's diagonal is
+// 0 (it multiplies a_i - a_i = 0).
+void accumulate_value_and_w(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Tensor& b_sq,
+                            const Rbf& rbf, bool symmetric, bool exclude_diagonal, Tensor& k_total,
+                            Tensor& row_w, Tensor& w_b, Tensor& col_w, Tensor& w_a) {
   Tensor tmp;
   for (int64_t ti = 0; ti < n_tiles(a.size(0)); ++ti) {
     const int64_t i0 = ti * kTile, ni = std::min(kTile, a.size(0) - i0);
@@ -206,7 +230,11 @@ void accumulate_w(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Te
       const bool diag = symmetric && ti == tj;
       const Tensor d2 = sq_dist_tile(a_blk, b_blk, a_sq.narrow(0, i0, ni), b_sq.narrow(0, j0, nj), diag);
       if (!tmp.defined() || tmp.sizes() != d2.sizes()) tmp = at::empty_like(d2);
-      Tensor w = kernel_sum(d2, rbf.coef, rbf.inv_s2, tmp);  // [ni, nj]
+      Tensor tile_k = at::zeros({}, a.options().dtype(at::kDouble));
+      Tensor w = kernel_and_weight(d2, rbf, tmp, tile_k);  // [ni, nj]
+      // d2's diagonal is exactly 0 here, so each diagonal k is exactly one per bandwidth.
+      if (diag && exclude_diagonal) tile_k.sub_(static_cast<double>(ni * static_cast<int64_t>(rbf.coef.size())));
+      k_total.add_(tile_k, (symmetric && !diag) ? 2.0 : 1.0);
       if (diag) w.diagonal().zero_();
       row_w.narrow(0, i0, ni).add_(w.sum(1));
       w_b.narrow(0, i0, ni).addmm_(w, b_blk);
@@ -219,34 +247,48 @@ void accumulate_w(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Te
   }
 }
 
-std::tuple<Tensor, Tensor> mmd_backward_impl(const Tensor& grad,  // []
-                                             const Tensor& x,     // [N, D]
-                                             const Tensor& y,     // [M, D]
-                                             at::ArrayRef<double> bandwidths,
-                                             c10::string_view kernel, bool unbiased) {
-  check_mmd_args(x, y, bandwidths, kernel, unbiased, "mmd_backward");
-  TORCH_CHECK_VALUE(grad.dim() == 0, "mmd_backward: grad must be 0-dim (MMD^2 is a scalar), got shape ",
-                    grad.sizes());
-  check_same_device(grad, x, "mmd_backward", "grad", "x");
+// MMD^2 and its gradient with respect to x and y, from one pass over the tiles (each kernel tile
+// gives both the value's sum and the gradient's weights from the same exponentials, and the
+// distance products are not formed twice, as separate forward and backward passes would).
+std::tuple<Tensor, Tensor, Tensor> mmd_with_grad_impl(const Tensor& x,  // [N, D]
+                                                      const Tensor& y,  // [M, D]
+                                                      at::ArrayRef<double> bandwidths,
+                                                      c10::string_view kernel, bool unbiased) {
+  check_mmd_args(x, y, bandwidths, kernel, unbiased, "mmd_with_grad");
   const Tensor xc = x.contiguous(), yc = y.contiguous();
   const Tensor x_sq = xc.square().sum(1), y_sq = yc.square().sum(1);  // [N], [M]
   const Rbf rbf(bandwidths);
   const Coefficients c = mmd_coefficients(xc.size(0), yc.size(0), unbiased);
   const int64_t n = xc.size(0), m = yc.size(0);
+  const auto f64 = xc.options().dtype(at::kDouble);
+  Tensor sxx = at::zeros({}, f64), syy = at::zeros({}, f64), sxy = at::zeros({}, f64);
   Tensor row_xx = at::zeros({n}, xc.options()), wxx_x = at::zeros_like(xc);
   Tensor row_yy = at::zeros({m}, xc.options()), wyy_y = at::zeros_like(yc);
   Tensor row_xy = at::zeros({n}, xc.options()), wxy_y = at::zeros_like(xc);  // over y, per x row
   Tensor col_xy = at::zeros({m}, xc.options()), wxy_x = at::zeros_like(yc);  // over x, per y row
   Tensor unused;
-  accumulate_w(xc, xc, x_sq, x_sq, rbf, true, row_xx, wxx_x, unused, unused);
-  accumulate_w(yc, yc, y_sq, y_sq, rbf, true, row_yy, wyy_y, unused, unused);
-  accumulate_w(xc, yc, x_sq, y_sq, rbf, false, row_xy, wxy_y, col_xy, wxy_x);
-  const Tensor g = grad.to(xc.scalar_type());
+  accumulate_value_and_w(xc, xc, x_sq, x_sq, rbf, true, unbiased, sxx, row_xx, wxx_x, unused, unused);
+  accumulate_value_and_w(yc, yc, y_sq, y_sq, rbf, true, unbiased, syy, row_yy, wyy_y, unused, unused);
+  accumulate_value_and_w(xc, yc, x_sq, y_sq, rbf, false, false, sxy, row_xy, wxy_y, col_xy, wxy_x);
+  Tensor value = (sxx * c.xx + syy * c.yy - sxy * (2 * c.xy)).to(x.scalar_type());
   Tensor gx = xc * (row_xy * (2 * c.xy) - row_xx * (2 * c.xx)).unsqueeze(1);
-  gx.add_(wxx_x, 2 * c.xx).sub_(wxy_y, 2 * c.xy).mul_(g);
+  gx.add_(wxx_x, 2 * c.xx).sub_(wxy_y, 2 * c.xy);
   Tensor gy = yc * (col_xy * (2 * c.xy) - row_yy * (2 * c.yy)).unsqueeze(1);
-  gy.add_(wyy_y, 2 * c.yy).sub_(wxy_x, 2 * c.xy).mul_(g);
-  return {gx, gy};
+  gy.add_(wyy_y, 2 * c.yy).sub_(wxy_x, 2 * c.xy);
+  return {value, gx, gy};
+}
+
+std::tuple<Tensor, Tensor> mmd_backward_impl(const Tensor& grad,  // []
+                                             const Tensor& x,     // [N, D]
+                                             const Tensor& y,     // [M, D]
+                                             at::ArrayRef<double> bandwidths,
+                                             c10::string_view kernel, bool unbiased) {
+  TORCH_CHECK_VALUE(grad.dim() == 0, "mmd_backward: grad must be 0-dim (MMD^2 is a scalar), got shape ",
+                    grad.sizes());
+  check_same_device(grad, x, "mmd_backward", "grad", "x");
+  auto [value, gx, gy] = mmd_with_grad_impl(x, y, bandwidths, kernel, unbiased);
+  const Tensor g = grad.to(x.scalar_type());
+  return {gx.mul_(g), gy.mul_(g)};
 }
 
 }  // namespace
@@ -258,17 +300,21 @@ TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
         "-> Tensor");
   m.def("mmd_backward(Tensor grad, Tensor x, Tensor y, float[] bandwidths, *, str kernel_kind=\"rbf\", "
         "bool unbiased=True) -> (Tensor grad_x, Tensor grad_y)");
+  m.def("mmd_with_grad(Tensor x, Tensor y, float[] bandwidths, *, str kernel_kind=\"rbf\", "
+        "bool unbiased=True) -> (Tensor value, Tensor grad_x, Tensor grad_y)");
 }
 
 // ATen calls only: the same code runs the CPU and CUDA (a CPU-only build never sees CUDA tensors).
 TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
   m.impl("mmd", &mmd_impl);
   m.impl("mmd_backward", &mmd_backward_impl);
+  m.impl("mmd_with_grad", &mmd_with_grad_impl);
 }
 
 TORCH_LIBRARY_IMPL(dgm_fast, CUDA, m) {
   m.impl("mmd", &mmd_impl);
   m.impl("mmd_backward", &mmd_backward_impl);
+  m.impl("mmd_with_grad", &mmd_with_grad_impl);
 }
 
 }  // namespace dgm_fast

@@ -2,7 +2,9 @@
 
 ``torch.ops.dgm_fast.mmd`` (``csrc/losses/mmd.cpp``: ATen products per 1024 x 1024 tile, so
 memory is O((N + M) D + tile^2) rather than O(N M), on the CPU and CUDA) with its fake kernel
-and an analytic, also tiled, backward (the native op ``torch.ops.dgm_fast.mmd_backward``). The
+and an analytic, also tiled, backward (the native op ``torch.ops.dgm_fast.mmd_backward``);
+``torch.ops.dgm_fast.mmd_with_grad`` gives the value and the gradient from one pass, which
+:func:`mmd` uses when a gradient is wanted. The
 plain-PyTorch definition, which holds whole N x M kernel matrices, is at the end of this module.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _extension  # noqa: F401  (registers the ops)
 
@@ -44,9 +47,29 @@ def mmd(
         kernel: ``"rbf"`` (the only kernel).
         unbiased: see above; needs ``N, M >= 2``.
 
-    Differentiable with respect to ``x`` and ``y`` (first order).
+    Differentiable with respect to ``x`` and ``y`` (first order). When either requires a
+    gradient, the value and the gradient come from one tiled pass (``mmd_with_grad``: the
+    distance products and exponentials are formed once, not again in the backward pass), and the
+    backward pass only scales the stored gradient.
     """
-    return _lib.mmd(x, y, [float(s) for s in bandwidths], kernel_kind=kernel, unbiased=unbiased)
+    bw = [float(s) for s in bandwidths]
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        return _MmdWithGrad.apply(x, y, bw, kernel, unbiased)
+    return _lib.mmd(x, y, bw, kernel_kind=kernel, unbiased=unbiased)
+
+
+class _MmdWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y, bandwidths, kernel, unbiased):
+        value, grad_x, grad_y = _lib.mmd_with_grad(x, y, bandwidths, kernel_kind=kernel, unbiased=unbiased)
+        ctx.save_for_backward(grad_x, grad_y)
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        grad_x, grad_y = ctx.saved_tensors
+        return grad.to(grad_x.dtype) * grad_x, grad.to(grad_y.dtype) * grad_y, None, None, None
 
 
 def _check_args(x, y, bandwidths, kernel, op):
@@ -67,6 +90,12 @@ def _check_args(x, y, bandwidths, kernel, op):
 def _mmd_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
     _check_args(x, y, bandwidths, kernel_kind, "mmd")
     return x.new_empty(())
+
+
+@torch.library.register_fake("dgm_fast::mmd_with_grad")
+def _mmd_with_grad_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
+    _check_args(x, y, bandwidths, kernel_kind, "mmd_with_grad")
+    return x.new_empty(()), x.new_empty(x.shape), y.new_empty(y.shape)
 
 
 @torch.library.register_fake("dgm_fast::mmd_backward")
