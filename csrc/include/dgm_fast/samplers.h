@@ -48,12 +48,25 @@ DGM_HD acc_t reparam(acc_t mu, acc_t log_var, acc_t eps) {
   return pm::add(mu, pm::mul(pm::exp(pm::mul(log_var, acc_t(0.5))), eps));
 }
 
-// log(1 + e) for e in [0, 1], accurate for tiny e: log(u) * e / (u - 1) with u = 1 + e corrects
-// the rounding of u (Goldberg 1991).
+// log(1 + e) for e in [0, 1], accurate for tiny e: with f = e / (2 + e) in [0, 1/3] (formed
+// from e itself, so no rounding of 1 + e loses the bits of a tiny e),
+//   log(1 + e) = 2 atanh(f) = f * (2 + 2 f^2 / 3 + 2 f^4 / 5 + ...),
+// the series cut where its terms fall below the precision (f^2 <= 1/9): one division and a
+// polynomial, where a general log would need its range reduction and a correction of 1 + e.
+DGM_HD float log1p_unit_series(float f2) {
+  const float c[] = {2.f / 15, 2.f / 13, 2.f / 11, 2.f / 9, 2.f / 7, 2.f / 5, 2.f / 3, 2.f};
+  return pm::horner(f2, c);
+}
+DGM_HD double log1p_unit_series(double f2) {
+  const double c[] = {2.0 / 33, 2.0 / 31, 2.0 / 29, 2.0 / 27, 2.0 / 25, 2.0 / 23, 2.0 / 21, 2.0 / 19,
+                      2.0 / 17, 2.0 / 15, 2.0 / 13, 2.0 / 11, 2.0 / 9,  2.0 / 7,  2.0 / 5,  2.0 / 3,
+                      2.0};
+  return pm::horner(f2, c);
+}
 template <typename T>
 DGM_HD T log1p_unit(T e) {
-  const T u = pm::add(T(1), e);
-  return u == T(1) ? e : pm::div(pm::mul(pm::log(u), e), pm::sub(u, T(1)));
+  const T f = pm::div(e, pm::add(T(2), e));
+  return pm::mul(f, log1p_unit_series(pm::mul(f, f)));
 }
 
 // -log Bernoulli(x | sigmoid(l)) = softplus(l) - x l = max(l, 0) - x l + log(1 + exp(-|l|)),
