@@ -190,14 +190,10 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
     const acc_t g = static_cast<acc_t>(grad[b]);
     const int64_t o = b * D;
     if (bernoulli) {  // d/dl = sigmoid(l) - x
-      if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-        std::copy(recon + o, recon + o + D, grad_recon + o);
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          dgm_fast::sampler_loops().sigmoid_f32(grad_recon + o, D);
-        } else {
-          dgm_fast::sampler_loops().sigmoid_f64(grad_recon + o, D);
-        }
-        for (int64_t d = 0; d < D; ++d) grad_recon[o + d] = g * (grad_recon[o + d] - x[o + d]);
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        dgm_fast::sampler_loops().bernoulli_nll_grad_f32(x + o, recon + o, g, grad_recon + o, D);
+      } else if constexpr (std::is_same_v<scalar_t, double>) {
+        dgm_fast::sampler_loops().bernoulli_nll_grad_f64(x + o, recon + o, g, grad_recon + o, D);
       } else {
         for (int64_t d = 0; d < D; ++d)
           grad_recon[o + d] = static_cast<scalar_t>(
@@ -309,17 +305,25 @@ struct LoopsFor<double> {
 
 constexpr int64_t kSampleChunk = 256;  // iwae: samples (rows) per tile
 
-// Row k, columns [c0, c0 + n), as acc_t: the row itself, or widened into `buffer`.
+// Rows [k, k + rows) x columns [c0, c0 + n) as one flat run of acc_t (so rows > 1 needs n == B:
+// whole rows, contiguous): the data itself, or widened into `buffer`.
 template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-const acc_t* row_as_acc(const scalar_t* lw, int64_t B, int64_t k, int64_t c0, int64_t n, acc_t* buffer) {
-  const scalar_t* row = lw + k * B + c0;
+const acc_t* run_as_acc(const scalar_t* lw, int64_t B, int64_t k, int64_t rows, int64_t c0, int64_t n,
+                        acc_t* buffer) {
+  const scalar_t* run = lw + k * B + c0;
   if constexpr (std::is_same_v<scalar_t, acc_t>) {
-    return row;
+    return run;
   } else {
-    for (int64_t j = 0; j < n; ++j) buffer[j] = static_cast<acc_t>(row[j]);
+    for (int64_t j = 0; j < rows * n; ++j) buffer[j] = static_cast<acc_t>(run[j]);
     return buffer;
   }
 }
+
+// How many rows a vector loop call covers: narrow batches (a tile holding whole rows) go in runs
+// of about kRun elements, so that the loops are not dominated by each row's scalar remainder;
+// per-column quantities are then replicated once per row of the run.
+constexpr int64_t kRun = 2048;
+int64_t rows_per_run(int64_t n, int64_t B) { return n == B ? std::max<int64_t>(1, kRun / B) : 1; }
 
 at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z_k) - log q(z_k | x)
   check_iwae_bound_args(log_weights, "iwae_bound");
@@ -336,17 +340,31 @@ at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z
     const int64_t row_tiles = (K + kSampleChunk - 1) / kSampleChunk;
     std::vector<acc_t> part_m(row_tiles * B), part_s(row_tiles * B);  // [row tile, column]
     at::parallel_for(0, row_tiles * col_tiles, 1, [&](int64_t begin, int64_t end) {
-      alignas(64) acc_t buffer[kColumnChunk];
+      std::vector<acc_t> buffer(kRun + kColumnChunk), m_run(kRun + kColumnChunk), s_run(kRun + kColumnChunk);
       for (int64_t tile = begin; tile < end; ++tile) {
         const int64_t rt = tile / col_tiles, c0 = (tile % col_tiles) * kColumnChunk;
         const int64_t n = std::min(kColumnChunk, B - c0);
         const int64_t k0 = rt * kSampleChunk, k1 = std::min(K, k0 + kSampleChunk);
+        const int64_t R = std::min(rows_per_run(n, B), k1 - k0);
+        // max over the tile's rows, per column and position in the run, then per column
+        std::fill(m_run.begin(), m_run.begin() + R * n, -kInf);
+        for (int64_t k = k0; k < k1; k += R) {
+          const int64_t rows = std::min(R, k1 - k);
+          L::max_into(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), rows * n);
+        }
         acc_t* m = part_m.data() + rt * B + c0;
         acc_t* s = part_s.data() + rt * B + c0;
-        std::fill(m, m + n, -kInf);
+        std::copy(m_run.begin(), m_run.begin() + n, m);
+        for (int64_t r = 1; r < R; ++r) L::max_into(m_run.data() + r * n, m, n);
+        for (int64_t r = 0; r < R; ++r) std::copy(m, m + n, m_run.begin() + r * n);  // replicated
+        std::fill(s_run.begin(), s_run.begin() + R * n, acc_t(0));
+        for (int64_t k = k0; k < k1; k += R) {
+          const int64_t rows = std::min(R, k1 - k);
+          L::exp_sum_into(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), s_run.data(), rows * n);
+        }
         std::fill(s, s + n, acc_t(0));
-        for (int64_t k = k0; k < k1; ++k) L::max_into(row_as_acc(lp, B, k, c0, n, buffer), m, n);
-        for (int64_t k = k0; k < k1; ++k) L::exp_sum_into(row_as_acc(lp, B, k, c0, n, buffer), m, s, n);
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t j = 0; j < n; ++j) s[j] += s_run[r * n + j];
       }
     });
     scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
@@ -368,15 +386,16 @@ at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z
   return out;
 }
 
-// Row k, columns [c0, c0 + n) of the iwae gradient: out = g * exp(row - lse).
+// Rows [k, k + rows), columns [c0, c0 + n) of the iwae gradient: out = g * exp(w - lse), with
+// lse and g replicated over the run.
 template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-void softmax_grad_row(const scalar_t* lw, scalar_t* out, int64_t B, int64_t k, int64_t c0, int64_t n,
-                      const acc_t* lse, const acc_t* g, acc_t* in, acc_t* o) {
+void softmax_grad_run(const scalar_t* lw, scalar_t* out, int64_t B, int64_t k, int64_t rows, int64_t c0,
+                      int64_t n, const acc_t* lse, const acc_t* g, acc_t* in, acc_t* o) {
   if constexpr (std::is_same_v<scalar_t, acc_t>) {
-    LoopsFor<acc_t>::softmax_grad(lw + k * B + c0, lse, g, out + k * B + c0, n);
+    LoopsFor<acc_t>::softmax_grad(lw + k * B + c0, lse, g, out + k * B + c0, rows * n);
   } else {
-    LoopsFor<acc_t>::softmax_grad(row_as_acc(lw, B, k, c0, n, in), lse, g, o, n);
-    for (int64_t j = 0; j < n; ++j) out[k * B + c0 + j] = static_cast<scalar_t>(o[j]);
+    LoopsFor<acc_t>::softmax_grad(run_as_acc(lw, B, k, rows, c0, n, in), lse, g, o, rows * n);
+    for (int64_t j = 0; j < rows * n; ++j) out[k * B + c0 + j] = static_cast<scalar_t>(o[j]);
   }
 }
 
@@ -401,13 +420,24 @@ at::Tensor iwae_bound_backward_cpu(const at::Tensor& grad,         // [B]
     const scalar_t* lp = lw.const_data_ptr<scalar_t>();
     scalar_t* op_ = grad_lw.mutable_data_ptr<scalar_t>();
     const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
-    at::parallel_for(0, K * col_tiles, std::max<int64_t>(1, 32768 / std::min(B, kColumnChunk)),
+    const int64_t R = rows_per_run(std::min(B, kColumnChunk), B);  // rows per call (1 unless B is narrow)
+    const int64_t runs = (K + R - 1) / R;
+    at::parallel_for(0, runs * col_tiles, std::max<int64_t>(1, 32768 / (R * std::min(B, kColumnChunk))),
                      [&](int64_t begin, int64_t end) {
-      alignas(64) acc_t in[kColumnChunk], o[kColumnChunk];
+      const int64_t width = R * std::min(B, kColumnChunk);
+      std::vector<acc_t> in(width), o(width), lse_run(width), g_run(width);
+      int64_t replicated_c0 = -1;
       for (int64_t t = begin; t < end; ++t) {
-        const int64_t k = t / col_tiles, c0 = (t % col_tiles) * kColumnChunk;
-        const int64_t n = std::min(kColumnChunk, B - c0);
-        softmax_grad_row(lp, op_, B, k, c0, n, lse.data() + c0, g.data() + c0, in, o);
+        const int64_t k = (t / col_tiles) * R, c0 = (t % col_tiles) * kColumnChunk;
+        const int64_t n = std::min(kColumnChunk, B - c0), rows = std::min(R, K - k);
+        if (c0 != replicated_c0) {
+          for (int64_t r = 0; r < R; ++r) {
+            std::copy(lse.begin() + c0, lse.begin() + c0 + n, lse_run.begin() + r * n);
+            std::copy(g.begin() + c0, g.begin() + c0 + n, g_run.begin() + r * n);
+          }
+          replicated_c0 = c0;
+        }
+        softmax_grad_run(lp, op_, B, k, rows, c0, n, lse_run.data(), g_run.data(), in.data(), o.data());
       }
     });
   });
