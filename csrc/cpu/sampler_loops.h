@@ -29,6 +29,10 @@ struct SamplerLoops {
   // out[i] = softplus(l[i]) - x[i] * l[i], the Bernoulli negative log-likelihood from a logit
   void (*bernoulli_nll_f32)(const float* x, const float* l, float* out, int64_t len);
   void (*bernoulli_nll_f64)(const double* x, const double* l, double* out, int64_t len);
+  // nll[i] as bernoulli_nll and grad[i] = sigmoid(l[i]) - x[i], from one exp per element
+  void (*bernoulli_nll_and_grad_f32)(const float* x, const float* l, float* nll, float* grad, int64_t len);
+  void (*bernoulli_nll_and_grad_f64)(const double* x, const double* l, double* nll, double* grad,
+                                     int64_t len);
   // out[i] = g * (sigmoid(l[i]) - x[i]), its gradient with respect to the logit, times g
   void (*bernoulli_nll_grad_f32)(const float* x, const float* l, float g, float* out, int64_t len);
   void (*bernoulli_nll_grad_f64)(const double* x, const double* l, double g, double* out, int64_t len);

@@ -17,6 +17,8 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/ones_like.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
@@ -270,6 +272,93 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_backward_cpu(
   return {grad_recon, grad_mu, grad_log_var};
 }
 
+// The per-example values and their derivatives (not yet times an incoming gradient) from one
+// pass: d value / d recon (sigmoid(l) - x or r - x) and d value / d log_var
+// (0.5 (exp(log_var) - 1)); d value / d mu is mu itself, which the caller has. The values equal
+// gaussian_elbo's and the derivatives times g equal gaussian_elbo_backward's, bit for bit.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_generic(
+    const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu, const at::Tensor& log_var,
+    c10::string_view likelihood) {
+  static const auto fwd = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("dgm_fast::gaussian_elbo", "")
+                              .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                const at::Tensor&, c10::string_view)>();
+  static const auto bwd = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("dgm_fast::gaussian_elbo_backward", "")
+                              .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                                  const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                  const at::Tensor&, const at::Tensor&, c10::string_view)>();
+  at::Tensor values = fwd.call(x, recon, mu, log_var, likelihood);
+  auto [grad_recon, grad_mu, grad_log_var] = bwd.call(at::ones_like(values), x, recon, mu, log_var, likelihood);
+  return {values, grad_recon, grad_log_var};
+}
+
+void bernoulli_nll_and_grad_loop(const float* x, const float* l, float* nll, float* grad, int64_t n) {
+  sampler_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
+}
+void bernoulli_nll_and_grad_loop(const double* x, const double* l, double* nll, double* grad, int64_t n) {
+  sampler_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
+    const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu, const at::Tensor& log_var,
+    c10::string_view likelihood) {
+  constexpr const char* op = "gaussian_elbo_with_grad";
+  check_gaussian_elbo_args(x, recon, mu, log_var, op);
+  const bool bernoulli = elbo_is_bernoulli(likelihood, op);
+  if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble) {
+    return gaussian_elbo_with_grad_generic(x, recon, mu, log_var, likelihood);
+  }
+  const at::Tensor xc = x.contiguous(), rc = recon.contiguous();
+  const at::Tensor mc = mu.contiguous(), lc = log_var.contiguous();
+  const int64_t B = x.size(0), D = x.size(1), Z = mu.size(1);
+  at::Tensor values = at::empty({B}, x.options());
+  at::Tensor grad_recon = at::empty(rc.sizes(), rc.options());
+  at::Tensor grad_log_var = at::empty(lc.sizes(), lc.options());
+  if (B == 0) return {values, grad_recon, grad_log_var};
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_elbo_with_grad_cpu", [&] {
+    const scalar_t* xp = xc.const_data_ptr<scalar_t>();
+    const scalar_t* rp = rc.const_data_ptr<scalar_t>();
+    const scalar_t* mp = mc.const_data_ptr<scalar_t>();
+    const scalar_t* lp = lc.const_data_ptr<scalar_t>();
+    scalar_t* vp = values.mutable_data_ptr<scalar_t>();
+    scalar_t* grp = grad_recon.mutable_data_ptr<scalar_t>();
+    scalar_t* glp = grad_log_var.mutable_data_ptr<scalar_t>();
+    const scalar_t half_log_2pi = scalar_t(0.91893853320467274178);
+    at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
+      constexpr int64_t kBlock = 512;
+      scalar_t nll_values[kBlock];
+      for (int64_t b = begin; b < end; ++b) {
+        const scalar_t* xb = xp + b * D;
+        const scalar_t* rb = rp + b * D;
+        scalar_t* gb = grp + b * D;
+        scalar_t nll = 0;
+        if (bernoulli) {
+          for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
+            const int64_t n = std::min(kBlock, D - d0);
+            bernoulli_nll_and_grad_loop(xb + d0, rb + d0, nll_values, gb + d0, n);
+            nll += sum8(nll_values, n);
+          }
+        } else {
+          for (int64_t d = 0; d < D; ++d) {
+            const scalar_t diff = xb[d] - rb[d];
+            nll += diff * diff;
+            gb[d] = rb[d] - xb[d];
+          }
+          nll = scalar_t(0.5) * nll + half_log_2pi * scalar_t(D);
+        }
+        scalar_t kl = 0;
+        for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
+          kl += kl_term(mp[z], lp[z]);
+          glp[z] = scalar_t(0.5) * (dgm_fast::pm::exp(lp[z]) - scalar_t(1));
+        }
+        vp[b] = nll + kl;
+      }
+    });
+  });
+  return {values, grad_recon, grad_log_var};
+}
+
 // ---- iwae_bound --------------------------------------------------------------------------------
 
 // The log-sum-exp over the K samples of each column of log_weights [K, B] (rows contiguous), in
@@ -453,6 +542,9 @@ TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
   m.def(
       "gaussian_elbo_backward(Tensor grad, Tensor x, Tensor recon, Tensor mu, Tensor log_var, *, "
       "str likelihood=\"bernoulli\") -> (Tensor grad_recon, Tensor grad_mu, Tensor grad_log_var)");
+  m.def(
+      "gaussian_elbo_with_grad(Tensor x, Tensor recon, Tensor mu, Tensor log_var, *, "
+      "str likelihood=\"bernoulli\") -> (Tensor values, Tensor grad_recon, Tensor grad_log_var)");
   m.def("iwae_bound(Tensor log_weights) -> Tensor");
   m.def("iwae_bound_backward(Tensor grad, Tensor log_weights, Tensor bound) -> Tensor");
 }
@@ -460,8 +552,14 @@ TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
 TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
   m.impl("gaussian_elbo", &gaussian_elbo_cpu);
   m.impl("gaussian_elbo_backward", &gaussian_elbo_backward_cpu);
+  m.impl("gaussian_elbo_with_grad", &gaussian_elbo_with_grad_cpu);
   m.impl("iwae_bound", &iwae_bound_cpu);
   m.impl("iwae_bound_backward", &iwae_bound_backward_cpu);
+}
+
+// Other devices (CUDA, meta): the forward and backward kernels, one after the other.
+TORCH_LIBRARY_IMPL(dgm_fast, CompositeExplicitAutograd, m) {
+  m.impl("gaussian_elbo_with_grad", &gaussian_elbo_with_grad_generic);
 }
 
 }  // namespace dgm_fast

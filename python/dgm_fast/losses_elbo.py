@@ -3,8 +3,10 @@ with fake kernels (``torch.compile``, meta tensors) and autograd formulas, plus 
 sampling estimate of log p(x).
 
 The ops are declared in ``csrc/losses/elbo.cpp`` (``torch.ops.dgm_fast.gaussian_elbo``,
-``gaussian_elbo_backward``, ``iwae_bound``, ``iwae_bound_backward``); the backward of each is an
-op of its own, so that it is opaque to, and works under, ``torch.compile``. Their plain-PyTorch
+``gaussian_elbo_backward``, ``gaussian_elbo_with_grad``, ``iwae_bound``, ``iwae_bound_backward``);
+the backward of each is an op of its own, so that it is opaque to, and works under,
+``torch.compile``; with a gradient wanted, :func:`gaussian_elbo` takes the values and their
+derivatives from one pass (``gaussian_elbo_with_grad``). Their plain-PyTorch
 definitions are in :mod:`dgm_fast.reference_elbo`.
 """
 
@@ -14,6 +16,7 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _extension  # noqa: F401  (registers the ops)
 
@@ -78,8 +81,34 @@ def gaussian_elbo(
     """
     _check_choice(likelihood, _LIKELIHOODS, "gaussian_elbo", "likelihood")
     _check_choice(reduction, _REDUCTIONS, "gaussian_elbo", "reduction")
-    per_example = _lib.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood)
+    wants_grad = torch.is_grad_enabled() and (recon.requires_grad or mu.requires_grad or log_var.requires_grad)
+    # float32/float64 only: for reduced precision the stored derivative would be rounded to the
+    # input dtype before the incoming gradient multiplies it (the backward op rounds once).
+    if wants_grad and x.dtype in (torch.float32, torch.float64):
+        per_example = _GaussianElboWithGrad.apply(x, recon, mu, log_var, likelihood)
+    else:
+        per_example = _lib.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood)
     return _reduce(per_example, reduction)
+
+
+class _GaussianElboWithGrad(torch.autograd.Function):
+    """The values and their per-example derivatives from one native pass
+    (``gaussian_elbo_with_grad``: one exp per element serves the loss and its derivative), so the
+    backward pass only scales rows by the incoming gradient. The same bits as the forward op
+    followed by ``gaussian_elbo_backward``; it keeps one [B, D] derivative until the backward."""
+
+    @staticmethod
+    def forward(ctx, x, recon, mu, log_var, likelihood):
+        values, d_recon, d_log_var = _lib.gaussian_elbo_with_grad(x, recon, mu, log_var, likelihood=likelihood)
+        ctx.save_for_backward(mu, d_recon, d_log_var)
+        return values
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        mu, d_recon, d_log_var = ctx.saved_tensors
+        g = grad.to(mu.dtype).unsqueeze(1)
+        return None, g * d_recon, g * mu, g * d_log_var, None
 
 
 def _check_elbo_fake_args(x, recon, mu, log_var, op):
@@ -108,6 +137,12 @@ def _check_elbo_fake_args(x, recon, mu, log_var, op):
 def _gaussian_elbo_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
     _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo")
     return x.new_empty((x.shape[0],))
+
+
+@torch.library.register_fake("dgm_fast::gaussian_elbo_with_grad")
+def _gaussian_elbo_with_grad_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
+    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo_with_grad")
+    return x.new_empty((x.shape[0],)), recon.new_empty(recon.shape), log_var.new_empty(log_var.shape)
 
 
 @torch.library.register_fake("dgm_fast::gaussian_elbo_backward")

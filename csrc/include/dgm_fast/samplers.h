@@ -77,4 +77,15 @@ DGM_HD T bernoulli_nll_from_logit(T x, T l) {
   return pm::add(pm::sub(l > T(0) ? l : T(0), pm::mul(x, l)), log1p_unit(pm::exp(-a)));
 }
 
+// Both at once, from the one exp(-|l|) they share: nll as bernoulli_nll_from_logit, and its
+// derivative in the logit, sigmoid(l) - x, with pm::sigmoid's arithmetic (the same bits as each
+// computed alone).
+template <typename T>
+DGM_HD void bernoulli_nll_and_grad(T x, T l, T* nll, T* grad) {
+  const T a = l < T(0) ? -l : l;
+  const T e = pm::exp(-a);
+  *nll = pm::add(pm::sub(l > T(0) ? l : T(0), pm::mul(x, l)), log1p_unit(e));
+  *grad = pm::sub(pm::div(l >= T(0) ? T(1) : e, pm::add(T(1), e)), x);
+}
+
 }  // namespace dgm_fast
