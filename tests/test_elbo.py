@@ -253,15 +253,22 @@ def test_opcheck_gaussian_elbo(likelihood):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
 def test_one_pass_gradient_equals_forward_then_backward(dtype, likelihood):
-    # gaussian_elbo with a gradient wanted (float32/float64) runs gaussian_elbo_with_grad, the
-    # CPU kernel's single pass. Its values and gradients must be the forward op's and the
-    # backward op's, bit for bit.
+    # gaussian_elbo with a gradient wanted (Bernoulli, float32/float64) runs
+    # gaussian_elbo_with_grad, the CPU kernel's single pass; the Gaussian case checks the op's
+    # Gaussian branch through the forward and backward ops. Values and gradients must be the
+    # forward op's and the backward op's, bit for bit.
     x, recon, mu, log_var = make_inputs(B=33, D=1100, Z=9, dtype=dtype, seed=4)
     with torch.no_grad():
         recon[0, :4] = torch.tensor([200.0, -200.0, 0.0, -0.0], dtype=dtype)  # saturated and signed 0
-    per_example = losses_elbo.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction="none")
     grad = torch.randn(33, generator=torch.Generator().manual_seed(1)).to(dtype)
-    got = torch.autograd.grad(per_example, (recon, mu, log_var), grad)
+    if likelihood == "bernoulli":
+        per_example = losses_elbo.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction="none")
+        got = torch.autograd.grad(per_example, (recon, mu, log_var), grad)
+    else:
+        values, d_recon, d_log_var = torch.ops.dgm_fast.gaussian_elbo_with_grad(
+            x, recon.detach(), mu.detach(), log_var.detach(), likelihood=likelihood)
+        per_example, g = values, grad.unsqueeze(1)
+        got = (g * d_recon, g * mu.detach(), g * d_log_var)
     want_values = torch.ops.dgm_fast.gaussian_elbo(x, recon.detach(), mu.detach(), log_var.detach(), likelihood=likelihood)
     want = torch.ops.dgm_fast.gaussian_elbo_backward(grad, x, recon.detach(), mu.detach(), log_var.detach(),
                                                     likelihood=likelihood)
