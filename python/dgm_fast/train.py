@@ -271,12 +271,16 @@ def _fusable_sgd(optimizer, rbm: RBM):
     ``state[p]["momentum_buffer"]``, so checkpoints and a later unfused step see them."""
     if type(optimizer) is not torch.optim.SGD or len(optimizer.param_groups) != 1:
         return None
-    if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
-        return None
+    # Step hooks (the optimizer's own and torch's global ones; private attributes, so a torch
+    # without them reads as "hooks present" and keeps the plain path) would be skipped.
     from torch.optim import optimizer as _opt
 
-    if _opt._global_optimizer_pre_hooks or _opt._global_optimizer_post_hooks:
-        return None
+    missing = object()
+    for owner, name in ((optimizer, "_optimizer_step_pre_hooks"), (optimizer, "_optimizer_step_post_hooks"),
+                        (_opt, "_global_optimizer_pre_hooks"), (_opt, "_global_optimizer_post_hooks")):
+        hooks = getattr(owner, name, missing)
+        if hooks is missing or hooks:
+            return None
     group = optimizer.param_groups[0]
     params = (rbm.weight, rbm.visible_bias, rbm.hidden_bias)
     if isinstance(rbm.visible_log_std, torch.nn.Parameter) or len(group["params"]) != 3:
