@@ -143,12 +143,25 @@ inline T sum8(const T* values, int64_t n) {
 
 // ---- gaussian_elbo -----------------------------------------------------------------------------
 
+void bernoulli_nll_and_grad_loop(const float* x, const float* l, float* nll, float* grad, int64_t n) {
+  sampler_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
+}
+void bernoulli_nll_and_grad_loop(const double* x, const double* l, double* nll, double* grad, int64_t n) {
+  sampler_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
+}
+
+// Rows [row_begin, row_end) of the per-example values; with grad_recon and grad_log_var (float32
+// and float64 only), also their derivatives d value / d recon and d value / d log_var, from the
+// same pass (gaussian_elbo_with_grad).
 template <typename scalar_t>
 void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t* mu,
                        const scalar_t* log_var, scalar_t* out, int64_t D, int64_t Z,
-                       bool bernoulli, int64_t row_begin, int64_t row_end) {
+                       bool bernoulli, int64_t row_begin, int64_t row_end,
+                       scalar_t* grad_recon = nullptr, scalar_t* grad_log_var = nullptr) {
   using acc_t = at::opmath_type<scalar_t>;
+  constexpr bool kNative = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>;
   const acc_t half_log_2pi = acc_t(0.91893853320467274178);
+  const bool with_grad = grad_recon != nullptr;
   for (int64_t b = row_begin; b < row_end; ++b) {
     const scalar_t* xb = x + b * D;
     const scalar_t* rb = recon + b * D;
@@ -158,10 +171,14 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
       acc_t values[kBlock];
       for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
         const int64_t n = std::min(kBlock, D - d0);
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          dgm_fast::sampler_loops().bernoulli_nll_f32(xb + d0, rb + d0, values, n);
-        } else if constexpr (std::is_same_v<scalar_t, double>) {
-          dgm_fast::sampler_loops().bernoulli_nll_f64(xb + d0, rb + d0, values, n);
+        if constexpr (kNative) {
+          if (with_grad) {
+            bernoulli_nll_and_grad_loop(xb + d0, rb + d0, values, grad_recon + b * D + d0, n);
+          } else if constexpr (std::is_same_v<scalar_t, float>) {
+            dgm_fast::sampler_loops().bernoulli_nll_f32(xb + d0, rb + d0, values, n);
+          } else {
+            dgm_fast::sampler_loops().bernoulli_nll_f64(xb + d0, rb + d0, values, n);
+          }
         } else {
           for (int64_t d = 0; d < n; ++d)
             values[d] = bernoulli_nll(static_cast<acc_t>(xb[d0 + d]), static_cast<acc_t>(rb[d0 + d]));
@@ -172,12 +189,16 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
       for (int64_t d = 0; d < D; ++d) {
         const acc_t diff = static_cast<acc_t>(xb[d]) - static_cast<acc_t>(rb[d]);
         nll += diff * diff;
+        if (with_grad) grad_recon[b * D + d] = static_cast<scalar_t>(static_cast<acc_t>(rb[d]) - static_cast<acc_t>(xb[d]));
       }
       nll = acc_t(0.5) * nll + half_log_2pi * acc_t(D);
     }
     acc_t kl = 0;
-    for (int64_t z = 0; z < Z; ++z)
-      kl += kl_term(static_cast<acc_t>(mu[b * Z + z]), static_cast<acc_t>(log_var[b * Z + z]));
+    for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
+      const acc_t lv = static_cast<acc_t>(log_var[z]);
+      kl += kl_term(static_cast<acc_t>(mu[z]), lv);
+      if (with_grad) grad_log_var[z] = static_cast<scalar_t>(acc_t(0.5) * (dgm_fast::pm::exp(lv) - acc_t(1)));
+    }
     out[b] = static_cast<scalar_t>(nll + kl);
   }
 }
@@ -293,13 +314,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_generic(
   return {values, grad_recon, grad_log_var};
 }
 
-void bernoulli_nll_and_grad_loop(const float* x, const float* l, float* nll, float* grad, int64_t n) {
-  sampler_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
-}
-void bernoulli_nll_and_grad_loop(const double* x, const double* l, double* nll, double* grad, int64_t n) {
-  sampler_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
     const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu, const at::Tensor& log_var,
     c10::string_view likelihood) {
@@ -324,36 +338,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
     scalar_t* vp = values.mutable_data_ptr<scalar_t>();
     scalar_t* grp = grad_recon.mutable_data_ptr<scalar_t>();
     scalar_t* glp = grad_log_var.mutable_data_ptr<scalar_t>();
-    const scalar_t half_log_2pi = scalar_t(0.91893853320467274178);
     at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
-      constexpr int64_t kBlock = 512;
-      scalar_t nll_values[kBlock];
-      for (int64_t b = begin; b < end; ++b) {
-        const scalar_t* xb = xp + b * D;
-        const scalar_t* rb = rp + b * D;
-        scalar_t* gb = grp + b * D;
-        scalar_t nll = 0;
-        if (bernoulli) {
-          for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
-            const int64_t n = std::min(kBlock, D - d0);
-            bernoulli_nll_and_grad_loop(xb + d0, rb + d0, nll_values, gb + d0, n);
-            nll += sum8(nll_values, n);
-          }
-        } else {
-          for (int64_t d = 0; d < D; ++d) {
-            const scalar_t diff = xb[d] - rb[d];
-            nll += diff * diff;
-            gb[d] = rb[d] - xb[d];
-          }
-          nll = scalar_t(0.5) * nll + half_log_2pi * scalar_t(D);
-        }
-        scalar_t kl = 0;
-        for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
-          kl += kl_term(mp[z], lp[z]);
-          glp[z] = scalar_t(0.5) * (dgm_fast::pm::exp(lp[z]) - scalar_t(1));
-        }
-        vp[b] = nll + kl;
-      }
+      elbo_forward_rows(xp, rp, mp, lp, vp, D, Z, bernoulli, begin, end, grp, glp);
     });
   });
   return {values, grad_recon, grad_log_var};
@@ -502,9 +488,11 @@ at::Tensor iwae_bound_backward_cpu(const at::Tensor& grad,         // [B]
     // of the column is -inf (the bound is then -inf and has no slope)
     const acc_t log_k = std::log(static_cast<acc_t>(K));
     std::vector<acc_t> lse(B), g(B);
+    const scalar_t* bound_p = bc.const_data_ptr<scalar_t>();
+    const scalar_t* grad_p = gc.const_data_ptr<scalar_t>();
     for (int64_t j = 0; j < B; ++j) {
-      lse[j] = static_cast<acc_t>(bc.const_data_ptr<scalar_t>()[j]) + log_k;
-      g[j] = static_cast<acc_t>(gc.const_data_ptr<scalar_t>()[j]);
+      lse[j] = static_cast<acc_t>(bound_p[j]) + log_k;
+      g[j] = static_cast<acc_t>(grad_p[j]);
     }
     const scalar_t* lp = lw.const_data_ptr<scalar_t>();
     scalar_t* op_ = grad_lw.mutable_data_ptr<scalar_t>();

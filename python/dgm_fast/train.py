@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+from torch.optim import optimizer as _torch_optimizer
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ._io import atomic_write
@@ -273,11 +274,10 @@ def _fusable_sgd(optimizer, rbm: RBM):
         return None
     # Step hooks (the optimizer's own and torch's global ones; private attributes, so a torch
     # without them reads as "hooks present" and keeps the plain path) would be skipped.
-    from torch.optim import optimizer as _opt
-
     missing = object()
     for owner, name in ((optimizer, "_optimizer_step_pre_hooks"), (optimizer, "_optimizer_step_post_hooks"),
-                        (_opt, "_global_optimizer_pre_hooks"), (_opt, "_global_optimizer_post_hooks")):
+                        (_torch_optimizer, "_global_optimizer_pre_hooks"),
+                        (_torch_optimizer, "_global_optimizer_post_hooks")):
         hooks = getattr(owner, name, missing)
         if hooks is missing or hooks:
             return None
