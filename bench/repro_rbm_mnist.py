@@ -16,9 +16,9 @@ far longer; fewer epochs give worse (lower) numbers. With --average, an exponent
 of the parameters (torch.optim.swa_utils.AveragedModel, updated after every step) is evaluated
 too, as its own row.
 
-The persistent methods (PCD, FPCD, PT) want no momentum and a larger learning rate: momentum 0.9
-makes the weights move faster than the persistent chains can follow. What bench/RESULTS.md
-reports for them:
+PCD and FPCD train better with no momentum and a larger learning rate (measured: momentum 0.9
+moves the weights faster than the persistent chains can follow); PT was run the same way. What
+bench/RESULTS.md reports for the three:
 
     python bench/repro_rbm_mnist.py --epochs 400 --lr 0.08 --momentum 0 --weight-decay 5e-4 \
         --average 0.999 --methods PCD

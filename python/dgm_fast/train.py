@@ -69,8 +69,8 @@ class PCD(CD):
     """Persistent CD (Tieleman 2008): ``n_chains`` chains carried across updates.
 
     The chains must keep up with the weights: train with little or no momentum and let the
-    learning rate decay (on MNIST, momentum 0.9 cost 2-7 nats of test log-probability against
-    none; bench/RESULTS.md)."""
+    learning rate decay (on MNIST, runs with momentum 0.9 ended 2-7 nats of test log-probability
+    behind momentum-free ones with a larger learning rate; bench/RESULTS.md)."""
 
     name = "pcd"
 
