@@ -18,7 +18,7 @@ import time
 import torch
 
 from dgm_fast import evaluate
-from dgm_fast.rbm import RBM
+from dgm_fast import RBM
 
 
 def eager_ais(rbm, base, betas, n_runs):

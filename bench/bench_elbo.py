@@ -5,8 +5,8 @@
 
 For each case it times (median of torch.utils.benchmark's blocked_autorange) one forward and
 backward pass of the loss with respect to its differentiable inputs:
-  dgm_fast          dgm_fast.losses_elbo (native forward and backward kernels)
-  eager             the plain-PyTorch formula of dgm_fast.reference_elbo, gradient by autograd
+  dgm_fast          dgm_fast.losses (native forward and backward kernels)
+  eager             the plain-PyTorch formula of dgm_fast.reference.elbo, gradient by autograd
   torch.compile     that eager function compiled by inductor (default mode)
 and prints a Markdown table of times and speed-ups (baseline time / dgm_fast time).
 """
@@ -18,7 +18,8 @@ import argparse
 import torch
 
 from timing import print_header, time_fn
-from dgm_fast import losses_elbo, reference_elbo
+from dgm_fast import losses
+from dgm_fast.reference import elbo as reference_elbo
 
 
 def elbo_step(fn, likelihood):
@@ -43,11 +44,11 @@ def cases(device):
     lv = torch.randn(batch, latents, generator=g).to(device).requires_grad_(True)
     for likelihood in ["bernoulli", "gaussian"]:
         yield (f"gaussian_elbo {likelihood} {batch}x{features}, {latents} latents",
-               elbo_step(losses_elbo.gaussian_elbo, likelihood),
+               elbo_step(losses.gaussian_elbo, likelihood),
                elbo_step(reference_elbo.gaussian_elbo, likelihood), (x, recon, mu, lv))
     for k, b in [(5000, 100), (50, 1024)]:
         log_w = (10 * torch.randn(k, b, generator=g)).to(device).requires_grad_(True)
-        yield (f"iwae_bound K={k} B={b}", iwae_step(losses_elbo.iwae_bound),
+        yield (f"iwae_bound K={k} B={b}", iwae_step(losses.iwae_bound),
                iwae_step(reference_elbo.iwae_bound), (log_w,))
 
 

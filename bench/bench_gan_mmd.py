@@ -27,7 +27,7 @@ import textwrap
 import torch
 import torch.nn.functional as F
 
-from dgm_fast import losses_gan, losses_mmd
+from dgm_fast import losses, reference
 from timing import print_header, time_fn
 
 BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
@@ -63,8 +63,8 @@ def gan_table(device, min_run_time, compile_):
     n = 65536
     r = (torch.randn(n, device=device) * 3).requires_grad_()
     f = (torch.randn(n, device=device) * 3).requires_grad_()
-    for kind in losses_gan.KINDS:
-        ours = _fwd_bwd(lambda a, b, k=kind: losses_gan.gan_losses(a, b, k))
+    for kind in losses.GAN_KINDS:
+        ours = _fwd_bwd(lambda a, b, k=kind: losses.gan_losses(a, b, k))
         eager = _fwd_bwd(eager_gan(kind))
         t_ours = time_fn(ours, (r, f), min_run_time)
         t_eager = time_fn(eager, (r, f), min_run_time)
@@ -91,8 +91,8 @@ def mmd_table(device, min_run_time, compile_):
     def products_fwd_bwd():
         return (xd @ xd.T, yd @ yd.T, xd @ yd.T, w @ xd, w @ yd, w.T @ xd, w @ yd)
 
-    ours_f = lambda a, b: losses_mmd.mmd(a, b, BANDWIDTHS)  # noqa: E731
-    ref_f = lambda a, b: losses_mmd.reference_mmd(a, b, BANDWIDTHS)  # noqa: E731
+    ours_f = lambda a, b: losses.mmd(a, b, BANDWIDTHS)  # noqa: E731
+    ref_f = lambda a, b: reference.mmd.mmd(a, b, BANDWIDTHS)  # noqa: E731
     rows = []
     with torch.no_grad():
         rows.append(("forward", time_fn(ours_f, (xd, yd), min_run_time),
@@ -115,7 +115,7 @@ def mmd_table(device, min_run_time, compile_):
 _CHILD = textwrap.dedent(
     """
     import json, sys, time, torch
-    from dgm_fast import losses_mmd
+    from dgm_fast import losses, reference
 
     def peak_rss():  # this process's peak RSS in bytes (VmHWM: unlike ru_maxrss, reset by exec)
         with open("/proc/self/status") as f:
@@ -123,7 +123,7 @@ _CHILD = textwrap.dedent(
 
     n, d, which, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     bw = tuple(float(s) for s in sys.argv[5].split(","))
-    fn = losses_mmd.mmd if which == "dgm_fast" else losses_mmd.reference_mmd
+    fn = losses.mmd if which == "dgm_fast" else reference.mmd.mmd
     x = torch.randn(n, d, device=device, requires_grad=True)
     y = (torch.randn(n, d, device=device) + 0.05).requires_grad_()
     fn(x[:8], y[:8], bw).backward()  # warm up kernels and the allocator

@@ -9,7 +9,7 @@ with seed s, bfloat16 products (chain and gradient) with the same seed s (the sa
 another seed (the Monte Carlo noise floor). Reported: the mean cosine of each against the
 float32 gradient, the relative difference of the gradients averaged over all batches (the bias
 that would accumulate over training), and how many hidden samples flip.
-Speed: one CD-1 step (dgm_fast.train.cd_step) in each precision.
+Speed: one CD-1 step (dgm_fast.models.rbm.cd_step) in each precision.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import platform
 import torch
 from torch.utils.benchmark import Timer
 
-from dgm_fast import train
+from dgm_fast.models.rbm import train
 from dgm_fast.data import load_digits
-from dgm_fast.rbm import RBM
+from dgm_fast import RBM
 
 
 def cd1_gradient(rbm, v, seed, matmul_dtype):

@@ -57,8 +57,8 @@ import torch
 
 import dgm_fast
 from timing import graphed, time_fn
-from dgm_fast import train
-from dgm_fast.rbm import RBM
+from dgm_fast import RBM
+from dgm_fast.models.rbm import train
 
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
 ALL_SIZES = [(100, 784, 500), (1024, 784, 4096), (4096, 4096, 4096)]

@@ -34,10 +34,11 @@ import platform
 import time
 
 import torch
-from dgm_fast import evaluate, train
+from dgm_fast import evaluate
+from dgm_fast.models.rbm import train
 from dgm_fast._io import atomic_write
 from dgm_fast.data import load_mnist
-from dgm_fast.rbm import RBM
+from dgm_fast import RBM
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 # Test log-probabilities (nats) reported by Salakhutdinov & Murray (2008) for 500 hidden units.

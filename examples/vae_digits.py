@@ -1,5 +1,5 @@
 """A small VAE on scikit-learn's digits (8x8 images, pixels in [0, 1]), trained with the fused
-negative ELBO of dgm_fast.losses_elbo and dgm_fast.ops.normal_reparam in an ordinary PyTorch loop.
+negative ELBO of dgm_fast.losses and dgm_fast.ops.normal_reparam in an ordinary PyTorch loop.
 
     python examples/vae_digits.py [--epochs 30]
 
@@ -17,7 +17,8 @@ import time
 import torch
 from torch import nn
 
-from dgm_fast import losses_elbo, ops
+from dgm_fast import losses, ops
+from dgm_fast.evaluate import importance_log_likelihood
 from dgm_fast.data import load_digits
 
 
@@ -59,7 +60,7 @@ def main():
         total = 0.0
         for batch in train[torch.randperm(len(train))].split(args.batch_size):
             logits, mu, log_var = model(batch)
-            loss = losses_elbo.gaussian_elbo(batch, logits, mu, log_var, likelihood="bernoulli")
+            loss = losses.gaussian_elbo(batch, logits, mu, log_var, likelihood="bernoulli")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -67,8 +68,8 @@ def main():
         print(f"epoch {epoch:3d}  train -ELBO {total / len(train):8.3f} nats/image", flush=True)
     with torch.no_grad():
         logits, mu, log_var = model(test)
-        test_elbo = losses_elbo.gaussian_elbo(test, logits, mu, log_var).item()
-        nll = -losses_elbo.importance_log_likelihood(model.log_weights, test, n_samples=1000, chunk=250)
+        test_elbo = losses.gaussian_elbo(test, logits, mu, log_var).item()
+        nll = -importance_log_likelihood(model.log_weights, test, n_samples=1000, chunk=250)
     print(f"test: -ELBO {test_elbo:.3f} nats/image, -log p(x) (IS, K=1000) {nll.mean().item():.3f} "
           f"nats/image ({len(test)} images); {time.perf_counter() - start:.1f} s")
     assert math.isfinite(test_elbo)

@@ -23,7 +23,7 @@ def test_build_info():
 
 def test_cli_info_json():
     out = subprocess.run(
-        [sys.executable, "-m", "dgm_fast.cli", "info", "--json"],
+        [sys.executable, "-m", "dgm_fast", "info", "--json"],
         check=True,
         capture_output=True,
         text=True,

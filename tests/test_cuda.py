@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dgm_fast import ops
-from conftest import make_generator, requires_cuda
+from helpers import make_generator, requires_cuda
 
 pytestmark = requires_cuda
 
@@ -113,7 +113,7 @@ def test_nan_logits_propagate_on_cuda():
 
 @pytest.mark.parametrize("visible,hidden", [("bernoulli", "bernoulli"), ("gaussian", "bernoulli"), ("bernoulli", "nrelu")])
 def test_rbm_chain_identical_on_cpu_and_cuda(visible, hidden):
-    from dgm_fast.rbm import RBM
+    from dgm_fast import RBM
 
     rbm = RBM(20, 12, visible=visible, hidden=hidden, init_std=0.5, generator=torch.Generator().manual_seed(0)).double()
     v0 = torch.bernoulli(torch.full((64, 20), 0.5, dtype=torch.float64), generator=torch.Generator().manual_seed(1))
@@ -127,8 +127,8 @@ def test_rbm_chain_identical_on_cpu_and_cuda(visible, hidden):
 
 
 def test_training_steps_agree_on_cpu_and_cuda():
-    from dgm_fast import train
-    from dgm_fast.rbm import RBM
+    from dgm_fast.models.rbm import train
+    from dgm_fast import RBM
 
     data = torch.bernoulli(torch.full((200, 30), 0.3, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
     models = []

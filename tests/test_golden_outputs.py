@@ -1,6 +1,6 @@
 """Outputs recorded before the package was reorganised (the model-zoo layout), held bit for bit.
 
-``tests/data/golden_outputs.pt`` was written by ``python tests/test_golden_outputs.py --record``
+``tests/golden_outputs.pt`` was written by ``python tests/test_golden_outputs.py --record``
 at the commit that added this file, before any code moved; the cases below have not changed
 since, only the imports at the top follow the code to its new home. Each case seeds its own
 generators, so the outputs are a pure function of the code.
@@ -22,11 +22,14 @@ import pytest
 import torch
 
 import dgm_fast
-from dgm_fast import evaluate, losses_elbo, losses_gan, losses_mmd, ops, train
-from dgm_fast.rbm import RBM
+from dgm_fast import evaluate, ops
+from dgm_fast.models.rbm import RBM, train
+from dgm_fast.ops import elbo as losses_elbo
+from dgm_fast.ops import gan as losses_gan
+from dgm_fast.ops import mmd as losses_mmd
 from dgm_fast.sklearn import BernoulliRBM
 
-GOLDEN = Path(__file__).parent / "data" / "golden_outputs.pt"
+GOLDEN = Path(__file__).parent / "golden_outputs.pt"
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -1,0 +1,36 @@
+"""The ``dgm-fast`` command line: ``dgm-fast info`` and ``dgm-fast train <model>``, one module per
+subcommand (``info.py``, and per model ``<model>.py`` with ``add_parser`` and ``run``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import info, rbm
+
+_TRAIN_COMMANDS = (rbm,)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dgm-fast", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    info.add_parser(sub)
+    p_train = sub.add_parser("train", help="train a model")
+    train_sub = p_train.add_subparsers(dest="model", required=True)
+    for command in _TRAIN_COMMANDS:
+        command.add_parser(train_sub)
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`dgm-fast info | head`): exit quietly, as command-line tools do.
+        # Point stdout at /dev/null so that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

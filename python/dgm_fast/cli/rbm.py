@@ -1,0 +1,171 @@
+"""``dgm-fast train rbm``: an RBM on scikit-learn's digits, with checkpoints, samples and curves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._common import fail
+
+
+def add_parser(train_sub) -> None:
+    p_rbm = train_sub.add_parser(
+        "rbm", help="train an RBM on scikit-learn's digits",
+        description="Trains a Bernoulli-Bernoulli RBM on scikit-learn's 1797 digits (8x8). The grey levels are "
+        "binarized stochastically once, with torch.bernoulli and a generator seeded with --seed. Writes "
+        "checkpoint.pt (after every epoch), samples.png, curve.png and history.json into --out; running the "
+        "same command again resumes from the checkpoint (a larger --epochs continues training). With "
+        f"--hidden <= {_EXACT_MAX_HIDDEN} the exact log-likelihood of the training data is computed after "
+        "every epoch by enumerating the hidden states, and plotted with the reconstruction error.",
+    )
+    p_rbm.add_argument("--hidden", type=int, default=16, help="hidden units (default: %(default)s)")
+    p_rbm.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd",
+                       help="CD-k, persistent CD, fast-weights PCD or parallel tempering (default: %(default)s)")
+    p_rbm.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update (default: %(default)s)")
+    p_rbm.add_argument("--epochs", type=int, default=30, help="total epochs, resumed ones included (default: %(default)s)")
+    p_rbm.add_argument("--batch-size", type=int, default=20, help="(default: %(default)s)")
+    p_rbm.add_argument("--lr", type=float, default=0.05, help="learning rate of SGD (default: %(default)s)")
+    p_rbm.add_argument("--momentum", type=float, default=0.9, help="(default: %(default)s)")
+    p_rbm.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty on the weights (default: %(default)s)")
+    p_rbm.add_argument("--seed", type=int, default=0, help="seeds the binarization, the initial weights, training and sampling (default: %(default)s)")
+    p_rbm.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default: %(default)s)")
+    p_rbm.add_argument("--out", default="runs/rbm-digits", help="output directory (default: %(default)s)")
+    p_rbm.add_argument("--quiet", action="store_true",
+                       help="no progress bar or preamble (the files written and final metrics are still printed)")
+    p_rbm.add_argument("--restart", action="store_true", help="delete the old checkpoint and start over")
+    p_rbm.set_defaults(func=run)
+
+
+_EXACT_MAX_HIDDEN = 20  # exact log-likelihood each epoch: 2^n_hidden states, cheap up to here
+# options that define a run: resuming with different ones would silently mix two runs
+_RUN_OPTIONS = ("hidden", "method", "k", "batch_size", "lr", "momentum", "weight_decay", "seed", "device")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from .. import build_info, evaluate
+    from .._io import atomic_write
+    from ..data import load_digits
+    from ..models.rbm import RBM, fit_rbm
+    from ..train import load_checkpoint
+    from ..viz import image_grid, write_line_chart, write_png
+
+    def say(*lines: str) -> None:
+        if not args.quiet:
+            print(*lines, sep="\n", flush=True)
+
+    if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
+        return fail("--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels")
+    if args.epochs < 0 or args.batch_size < 1 or args.k < 1 or args.hidden < 1:
+        return fail("--epochs must be >= 0 and --batch-size, --k, --hidden >= 1")
+    out = Path(args.out)
+    ckpt, config_path = out / "checkpoint.pt", out / "config.json"
+    done = 0  # epochs already in the checkpoint
+    config = {name: getattr(args, name) for name in _RUN_OPTIONS}
+    config["data"] = "sklearn digits, binarized with torch.bernoulli (seed)"
+    if args.restart:
+        for path in (ckpt, config_path):
+            path.unlink(missing_ok=True)
+    if ckpt.exists():
+        try:
+            previous = load_checkpoint(ckpt)
+        except RuntimeError as exc:  # unreadable: truncated, overwritten, not a checkpoint
+            return fail(f"could not read the checkpoint {ckpt} ({exc.__cause__ or exc}); it is corrupt or not a "
+                         "dgm_fast checkpoint. Run again with --restart to delete it and start over.")
+        trained_hidden = previous["rbm"]["weight"].shape[1]
+        if trained_hidden != args.hidden:  # also caught below, unless config.json is gone
+            return fail(f"{ckpt} holds an RBM with {trained_hidden} hidden units, not --hidden {args.hidden}. "
+                         "Pass --restart to start over, or another --out.")
+        if config_path.exists():
+            saved = json.loads(config_path.read_text())
+            changed = [n for n in _RUN_OPTIONS if saved.get(n) != config[n]]
+            if changed:
+                was = " ".join(f"--{n.replace('_', '-')} {saved.get(n)}" for n in changed)
+                now = " ".join(f"--{n.replace('_', '-')} {config[n]}" for n in changed)
+                return fail(f"{ckpt} was trained with {was}, not {now}. Pass the same options to resume "
+                             "it, --restart to start over, or another --out.")
+        done = previous["epoch"]
+        del previous
+        if done >= args.epochs:
+            say(f"{ckpt} already holds {done} epochs (asked for {args.epochs}); nothing to train, "
+                "writing the outputs. Pass a larger --epochs to continue.")
+        else:
+            say(f"resuming {ckpt} after epoch {done} of {args.epochs}")
+    else:
+        with atomic_write(config_path, "w") as f:
+            json.dump(config, f, indent=2)
+
+    images, _ = load_digits()
+    data = torch.bernoulli(images, generator=torch.Generator().manual_seed(args.seed)).to(args.device)
+    init_gen = torch.Generator().manual_seed(args.seed)  # the initial weights are drawn on the CPU
+    rbm = RBM(data.shape[1], args.hidden, generator=init_gen).to(args.device)
+    rbm.init_visible_bias_from_data(data)
+    exact = args.hidden <= _EXACT_MAX_HIDDEN
+
+    def eval_fn(model) -> dict:
+        return {"exact_log_likelihood": float(evaluate.exact_log_likelihood(model, data))}
+
+    say(f"training an RBM ({data.shape[1]} Bernoulli visible, {args.hidden} Bernoulli hidden) with "
+        f"{args.method.upper()}-{args.k} on {data.shape[0]} digits binarized with seed {args.seed}, "
+        f"{args.epochs} epochs of batches of {args.batch_size} on {args.device}"
+        + ("; exact log-likelihood after each epoch" if exact else ""))
+    start = time.perf_counter()
+    try:
+        history = fit_rbm(
+            rbm, data, method=args.method, k=args.k, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+            generator=torch.Generator(device=args.device).manual_seed(args.seed),
+            checkpoint=ckpt, resume=True, progress=not args.quiet, eval_fn=eval_fn if exact else None,
+        )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {ckpt} holds the last completed epoch: run the same command to resume",
+              file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - start
+
+    # Samples: 100 chains from random states, 1000 sweeps; shown as the visible probabilities
+    # given the last hidden means (grey levels read better than binary pixels).
+    sample_gen = torch.Generator(device=args.device).manual_seed(args.seed + 1)
+    with torch.no_grad():
+        v = rbm.sample(100, steps=1000, generator=sample_gen)
+        probs = rbm.visible_probs(rbm.hidden_probs(v))
+    samples_png, curve_png, history_json = out / "samples.png", out / "curve.png", out / "history.json"
+    write_png(samples_png, image_grid(probs.cpu().reshape(-1, 8, 8), nrow=10, scale=4))
+    epochs = [r["epoch"] for r in history]
+    if exact:
+        series = {"exact log-likelihood (nats)": [r["exact_log_likelihood"] for r in history],
+                  "reconstruction error": [r["reconstruction_error"] for r in history]}
+    else:
+        series = {"reconstruction error": [r["reconstruction_error"] for r in history]}
+    if history:
+        title = f"RBM {data.shape[1]}-{args.hidden}, {args.method}-{args.k}, digits"
+        write_line_chart(curve_png, series, epochs, title=title)
+    else:  # --epochs 0: no curve, and none left over from an earlier run
+        curve_png.unlink(missing_ok=True)
+    with atomic_write(history_json, "w") as f:
+        json.dump({"options": config, "history": history}, f, indent=2)
+
+    p = data.mean(0).clamp(1e-3, 1 - 1e-3)  # independent pixels, for scale
+    baseline = float((data * p.log() + (1 - data) * (-p).log1p()).sum(1).mean())
+    if ckpt.exists():
+        print(f"wrote {ckpt} (epoch {epochs[-1]})")
+    print(f"wrote {samples_png}: 100 samples, visible probabilities after 1000 Gibbs sweeps from random states")
+    if history:
+        print(f"wrote {curve_png}: " + " and ".join(series) + " per epoch")
+    print(f"wrote {history_json}")
+    if history:
+        last = history[-1]
+        line = f"epoch {last['epoch']}: reconstruction error {last['reconstruction_error']:.4f}"
+        if exact:
+            line += (f", exact train log-likelihood {last['exact_log_likelihood']:.3f} nats per image "
+                     f"(independent pixels: {baseline:.3f})")
+        trained_now = len(history) - done
+        if trained_now > 0:
+            line += f"; {trained_now} epochs in {seconds:.1f} s this run"
+        print(line)
+    return 0

@@ -1,0 +1,27 @@
+"""How good a model is, one module per estimator; each reports its uncertainty where it has one.
+
+* :mod:`.exact`: enumeration of every state of one layer (exact log Z and log-likelihoods).
+* :mod:`.ais`: annealed importance sampling and reverse AIS, which bracket log Z.
+* :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs).
+* :mod:`.pseudo`: the pseudo-log-likelihood.
+* :mod:`.reconstruction`: the reconstruction error.
+"""
+
+from .ais import AISResult, ais, default_betas, reverse_ais
+from .exact import exact_log_likelihood, exact_log_partition, log_likelihood
+from .importance import importance_log_likelihood
+from .pseudo import pseudo_log_likelihood
+from .reconstruction import reconstruction_error
+
+__all__ = [
+    "AISResult",
+    "ais",
+    "default_betas",
+    "exact_log_likelihood",
+    "exact_log_partition",
+    "importance_log_likelihood",
+    "log_likelihood",
+    "pseudo_log_likelihood",
+    "reconstruction_error",
+    "reverse_ais",
+]

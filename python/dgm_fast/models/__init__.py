@@ -1,0 +1,6 @@
+"""The models, one package each: the ``nn.Module`` (``model.py``) and the training algorithms that
+belong to it (``train.py``)."""
+
+from .rbm import RBM
+
+__all__ = ["RBM"]

@@ -1,0 +1,16 @@
+"""Fused native ops, one module per native family (the same names as ``csrc/<family>/``,
+``cuda/<family>/`` and :mod:`dgm_fast.reference`):
+
+* :mod:`.samplers`: ``bernoulli_logits``, ``normal_reparam``, ``uniform_bits`` (exported here);
+* :mod:`.rbm`: whole Gibbs chains, the CD gradient, the fused SGD update, AIS;
+* :mod:`.elbo`, :mod:`.gan`, :mod:`.mmd`: the fused losses, whose public face is
+  :mod:`dgm_fast.losses`.
+
+Each op is also ``torch.ops.dgm_fast.<name>``, with a fake kernel for ``torch.compile`` and meta
+tensors and, where differentiable, an autograd formula.
+"""
+
+from . import elbo, gan, mmd, rbm, samplers
+from .samplers import bernoulli_logits, normal_reparam, uniform_bits
+
+__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "elbo", "gan", "mmd", "rbm", "samplers"]

@@ -1,0 +1,222 @@
+"""The ELBO family: the negative ELBO of a VAE and the importance-weighted (IWAE) bound as fused
+native ops, with fake kernels (``torch.compile``, meta tensors) and autograd formulas.
+
+The ops are declared in ``csrc/elbo/elbo.cpp`` (``torch.ops.dgm_fast.gaussian_elbo``,
+``gaussian_elbo_backward``, ``gaussian_elbo_with_grad``, ``iwae_bound``, ``iwae_bound_backward``);
+the backward of each is an op of its own, so that it is opaque to, and works under,
+``torch.compile``; with a gradient wanted, :func:`gaussian_elbo` takes the values and their
+derivatives from one pass (``gaussian_elbo_with_grad``). Their plain-PyTorch
+definitions are in :mod:`dgm_fast.reference.elbo`.
+"""
+
+from __future__ import annotations
+
+import math
+import torch
+from torch.autograd.function import once_differentiable
+
+from .. import _extension  # noqa: F401  (registers the ops)
+from ._checks import check_choice, check_same_device
+
+__all__ = ["gaussian_elbo", "iwae_bound"]
+
+_lib = torch.ops.dgm_fast
+
+_LIKELIHOODS = ("bernoulli", "gaussian")
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "none":
+        return per_example
+    return per_example.sum() if reduction == "sum" else per_example.mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# gaussian_elbo
+
+
+def gaussian_elbo(
+    x: torch.Tensor,
+    recon: torch.Tensor,
+    mu: torch.Tensor,
+    log_var: torch.Tensor,
+    *,
+    likelihood: str = "bernoulli",
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """The negative ELBO of a VAE with posterior ``N(mu, exp(log_var))`` and prior ``N(0, I)``.
+
+    Per example: the reconstruction negative log-likelihood summed over features plus
+    ``KL = 0.5 * sum(mu^2 + exp(log_var) - 1 - log_var)``; then reduced over the batch.
+
+    Args:
+        x: ``[B, D]`` data. Treated as constant: it gets no gradient.
+        recon: ``[B, D]`` decoder output: logits for ``likelihood="bernoulli"`` (any ``x`` in
+            [0, 1]; ``softplus(l) - x l`` computed without overflow for any logit and without
+            clamping), the mean of a unit-variance Gaussian for ``likelihood="gaussian"``.
+        mu, log_var: ``[B, Z]`` posterior parameters.
+        reduction: ``"mean"`` (over the batch), ``"sum"`` or ``"none"`` (``[B]``).
+
+    All four tensors share one dtype (float32, float64, bfloat16 or float16; computed in float32,
+    float64 for float64) and one device. Differentiable in ``recon``, ``mu`` and ``log_var`` by one
+    native backward pass.
+    """
+    check_choice(likelihood, _LIKELIHOODS, "gaussian_elbo", "likelihood")
+    check_choice(reduction, _REDUCTIONS, "gaussian_elbo", "reduction")
+    wants_grad = torch.is_grad_enabled() and (recon.requires_grad or mu.requires_grad or log_var.requires_grad)
+    # The one-pass form pays off where the derivative shares the loss's exponential (Bernoulli:
+    # measured 15% faster forward + backward at 1024x784; Gaussian: 5% slower, as r - x is cheap
+    # to recompute). float32/float64 only: for reduced precision the stored derivative would be
+    # rounded to the input dtype before the incoming gradient multiplies it.
+    if wants_grad and likelihood == "bernoulli" and x.dtype in (torch.float32, torch.float64):
+        per_example = _GaussianElboWithGrad.apply(x, recon, mu, log_var, likelihood)
+    else:
+        per_example = _lib.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood)
+    return _reduce(per_example, reduction)
+
+
+class _GaussianElboWithGrad(torch.autograd.Function):
+    """The values and their per-example derivatives from one native pass
+    (``gaussian_elbo_with_grad``: one exp per element serves the loss and its derivative), so the
+    backward pass only scales rows by the incoming gradient. The same bits as the forward op
+    followed by ``gaussian_elbo_backward``; it keeps one [B, D] derivative until the backward."""
+
+    @staticmethod
+    def forward(ctx, x, recon, mu, log_var, likelihood):
+        values, d_recon, d_log_var = _lib.gaussian_elbo_with_grad(x, recon, mu, log_var, likelihood=likelihood)
+        ctx.save_for_backward(mu, d_recon, d_log_var)
+        return values
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        mu, d_recon, d_log_var = ctx.saved_tensors
+        g = grad.to(mu.dtype).unsqueeze(1)
+        return None, g * d_recon, g * mu, g * d_log_var, None
+
+
+def _check_elbo_fake_args(x, recon, mu, log_var, op):
+    for t, name in ((recon, "recon"), (mu, "mu"), (log_var, "log_var")):
+        check_same_device(x, t, op, "x", name)
+        torch._check(
+            t.dtype == x.dtype,
+            lambda t=t, name=name: f"{op}: {name} has dtype {t.dtype} but x has dtype {x.dtype}",
+        )
+    torch._check(x.dim() == 2, lambda: f"{op}: x must have shape [batch, features], got {list(x.shape)}")
+    torch._check(
+        recon.shape == x.shape,
+        lambda: f"{op}: recon must have the shape of x {list(x.shape)}, got {list(recon.shape)}",
+    )
+    torch._check(
+        mu.dim() == 2 and mu.shape[0] == x.shape[0],
+        lambda: f"{op}: mu must have shape [batch, latents] with batch = {x.shape[0]}, got {list(mu.shape)}",
+    )
+    torch._check(
+        log_var.shape == mu.shape,
+        lambda: f"{op}: log_var must have the shape of mu {list(mu.shape)}, got {list(log_var.shape)}",
+    )
+
+
+@torch.library.register_fake("dgm_fast::gaussian_elbo")
+def _gaussian_elbo_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
+    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo")
+    return x.new_empty((x.shape[0],))
+
+
+@torch.library.register_fake("dgm_fast::gaussian_elbo_with_grad")
+def _gaussian_elbo_with_grad_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
+    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo_with_grad")
+    return x.new_empty((x.shape[0],)), recon.new_empty(recon.shape), log_var.new_empty(log_var.shape)
+
+
+@torch.library.register_fake("dgm_fast::gaussian_elbo_backward")
+def _gaussian_elbo_backward_fake(grad, x, recon, mu, log_var, *, likelihood="bernoulli"):
+    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo_backward")
+    check_same_device(x, grad, "gaussian_elbo_backward", "x", "grad")
+    return recon.new_empty(recon.shape), mu.new_empty(mu.shape), log_var.new_empty(log_var.shape)
+
+
+def _gaussian_elbo_setup(ctx, inputs, keyword_only_inputs, output):
+    ctx.save_for_backward(*inputs)
+    ctx.likelihood = keyword_only_inputs["likelihood"]
+
+
+def _gaussian_elbo_backward(ctx, grad):
+    # d/d logit = sigmoid(l) - x (bernoulli), d/d mean = mean - x (gaussian), d/d mu = mu,
+    # d/d log_var = 0.5 (exp(log_var) - 1); each times the example's incoming gradient.
+    x, recon, mu, log_var = ctx.saved_tensors
+    grad_recon, grad_mu, grad_log_var = _lib.gaussian_elbo_backward(
+        grad, x, recon, mu, log_var, likelihood=ctx.likelihood
+    )
+    return None, grad_recon, grad_mu, grad_log_var
+
+
+torch.library.register_autograd(
+    "dgm_fast::gaussian_elbo", _gaussian_elbo_backward, setup_context=_gaussian_elbo_setup
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# iwae_bound
+
+
+def iwae_bound(
+    log_p_xz: torch.Tensor,
+    log_q_zx: torch.Tensor | None = None,
+    *,
+    dim: int = 0,
+) -> torch.Tensor:
+    """The importance-weighted bound ``log (1/K) sum_k exp(log_p_xz[k] - log_q_zx[k])``.
+
+    Args:
+        log_p_xz: log weights ``log p(x, z_k) - log q(z_k | x)``, or, with ``log_q_zx``, just
+            ``log p(x, z_k)``. The K samples lie along ``dim`` (default 0: ``[K, B]``).
+        log_q_zx: optional ``log q(z_k | x)``, of the same shape.
+
+    Returns:
+        the bound per example (the shape of the log weights without ``dim``). A fused, stable
+        log-mean-exp; its gradient with respect to the log weights is ``softmax`` over the
+        samples (times the incoming gradient), from one native backward pass.
+    """
+    log_weights = log_p_xz if log_q_zx is None else log_p_xz - log_q_zx
+    moved = log_weights.movedim(dim, 0)
+    rest = moved.shape[1:]
+    bound = _lib.iwae_bound(moved.reshape(moved.shape[0], math.prod(rest)))
+    return bound.reshape(rest)
+
+
+@torch.library.register_fake("dgm_fast::iwae_bound")
+def _iwae_bound_fake(log_weights):
+    torch._check(
+        log_weights.dim() == 2,
+        lambda: f"iwae_bound: log_weights must have shape [samples, batch], got {list(log_weights.shape)}",
+    )
+    torch._check(
+        log_weights.shape[0] >= 1,
+        lambda: "iwae_bound: log_weights needs at least one sample (its first dimension is 0)",
+    )
+    return log_weights.new_empty((log_weights.shape[1],))
+
+
+@torch.library.register_fake("dgm_fast::iwae_bound_backward")
+def _iwae_bound_backward_fake(grad, log_weights, bound):
+    check_same_device(log_weights, grad, "iwae_bound_backward", "log_weights", "grad")
+    check_same_device(log_weights, bound, "iwae_bound_backward", "log_weights", "bound")
+    return log_weights.new_empty(log_weights.shape)
+
+
+def _iwae_bound_setup(ctx, inputs, output):
+    (log_weights,) = inputs
+    ctx.save_for_backward(log_weights, output)
+
+
+def _iwae_bound_backward(ctx, grad):
+    # d bound / d w_k = exp(w_k - logsumexp(w)) = softmax(w)_k
+    log_weights, bound = ctx.saved_tensors
+    return _lib.iwae_bound_backward(grad, log_weights, bound)
+
+
+torch.library.register_autograd(
+    "dgm_fast::iwae_bound", _iwae_bound_backward, setup_context=_iwae_bound_setup
+)

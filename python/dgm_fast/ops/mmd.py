@@ -1,0 +1,122 @@
+"""Squared maximum mean discrepancy with a sum of RBF kernels, computed in tiles.
+
+``torch.ops.dgm_fast.mmd`` (``csrc/mmd/mmd.cpp``: ATen products per 1024 x 1024 tile, so
+memory is O((N + M) D + tile^2) rather than O(N M), on the CPU and CUDA) with its fake kernel
+and an analytic, also tiled, backward (the native op ``torch.ops.dgm_fast.mmd_backward``);
+``torch.ops.dgm_fast.mmd_with_grad`` gives the value and the gradient from one pass, which
+:func:`mmd` uses when a gradient is wanted. The
+plain-PyTorch definition, which holds whole N x M kernel matrices, is
+:func:`dgm_fast.reference.mmd.mmd`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from .. import _extension  # noqa: F401  (registers the ops)
+from ._checks import check_same_device
+
+__all__ = ["mmd", "DEFAULT_BANDWIDTHS"]
+
+_lib = torch.ops.dgm_fast
+
+DEFAULT_BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def mmd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
+    kernel: str = "rbf",
+    unbiased: bool = True,
+) -> torch.Tensor:
+    """Squared MMD between the samples ``x`` and ``y`` (a 0-dim tensor), the loss of generative
+    moment matching networks.
+
+    ``k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2))`` over ``bandwidths``;
+    ``MMD^2 = mean k(x, x') + mean k(y, y') - 2 mean k(x, y)``. ``unbiased=True`` leaves the
+    ``i = j`` terms out of the first two means (divides by ``N (N - 1)``), an estimator that is
+    0 on average when ``x`` and ``y`` come from the same distribution and can be negative;
+    ``unbiased=False`` keeps them (divides by ``N^2``) and is never negative.
+
+    Args:
+        x: ``[N, D]`` float32 or float64, one sample per row.
+        y: ``[M, D]``, same dtype and device.
+        bandwidths: one or more positive kernel widths ``s``.
+        kernel: ``"rbf"`` (the only kernel).
+        unbiased: see above; needs ``N, M >= 2``.
+
+    Differentiable with respect to ``x`` and ``y`` (first order). When either requires a
+    gradient, the value and the gradient come from one tiled pass (``mmd_with_grad``: the
+    distance products and exponentials are formed once, not again in the backward pass), and the
+    backward pass only scales the stored gradient.
+    """
+    bw = [float(s) for s in bandwidths]
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        return _MmdWithGrad.apply(x, y, bw, kernel, unbiased)
+    return _lib.mmd(x, y, bw, kernel_kind=kernel, unbiased=unbiased)
+
+
+class _MmdWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y, bandwidths, kernel, unbiased):
+        value, grad_x, grad_y = _lib.mmd_with_grad(x, y, bandwidths, kernel_kind=kernel, unbiased=unbiased)
+        ctx.save_for_backward(grad_x, grad_y)
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        grad_x, grad_y = ctx.saved_tensors
+        return grad.to(grad_x.dtype) * grad_x, grad.to(grad_y.dtype) * grad_y, None, None, None
+
+
+def _check_args(x, y, bandwidths, kernel, op):
+    check_same_device(x, y, op, "x", "y")
+    if kernel != "rbf":
+        raise ValueError(f"{op}: kernel must be 'rbf' (a sum of Gaussian kernels), got '{kernel}'")
+    torch._check(
+        x.dim() == 2 and y.dim() == 2 and x.shape[1] == y.shape[1],
+        lambda: f"{op}: x and y must be [N, D] and [M, D] with the same D, got shapes "
+        f"{list(x.shape)} and {list(y.shape)}",
+    )
+
+
+@torch.library.register_fake("dgm_fast::mmd")
+def _mmd_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
+    _check_args(x, y, bandwidths, kernel_kind, "mmd")
+    return x.new_empty(())
+
+
+@torch.library.register_fake("dgm_fast::mmd_with_grad")
+def _mmd_with_grad_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
+    _check_args(x, y, bandwidths, kernel_kind, "mmd_with_grad")
+    return x.new_empty(()), x.new_empty(x.shape), y.new_empty(y.shape)
+
+
+@torch.library.register_fake("dgm_fast::mmd_backward")
+def _mmd_backward_fake(grad, x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
+    _check_args(x, y, bandwidths, kernel_kind, "mmd_backward")
+    return x.new_empty(x.shape), y.new_empty(y.shape)
+
+
+def _mmd_setup(ctx, inputs, keyword_only_inputs, output):
+    x, y, bandwidths = inputs
+    ctx.save_for_backward(x, y)
+    ctx.bandwidths = bandwidths
+    ctx.kernel_kind = keyword_only_inputs["kernel_kind"]
+    ctx.unbiased = keyword_only_inputs["unbiased"]
+
+
+def _mmd_backward(ctx, grad):
+    x, y = ctx.saved_tensors
+    grad_x, grad_y = _lib.mmd_backward(
+        grad.to(x.dtype), x, y, ctx.bandwidths, kernel_kind=ctx.kernel_kind, unbiased=ctx.unbiased
+    )
+    return grad_x, grad_y, None
+
+
+torch.library.register_autograd("dgm_fast::mmd", _mmd_backward, setup_context=_mmd_setup)

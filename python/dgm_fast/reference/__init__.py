@@ -1,0 +1,8 @@
+"""Plain-PyTorch definitions of every dgm_fast op, one module per native family (mirroring
+:mod:`dgm_fast.ops`): slow, obvious, and what the tests hold the native kernels to. Random ops
+take their random words explicitly, so that a test can feed a reference the very words the
+native op drew (:func:`dgm_fast.ops.uniform_bits` with the same seed)."""
+
+from . import elbo, gan, mmd, rbm, samplers
+
+__all__ = ["elbo", "gan", "mmd", "rbm", "samplers"]

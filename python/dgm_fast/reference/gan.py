@@ -1,0 +1,46 @@
+"""Plain-PyTorch definitions of the GAN losses (:mod:`dgm_fast.ops.gan`), and the textbook form
+they replace."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..ops.gan import check_kind
+
+__all__ = ["gan_losses", "naive_gan_losses"]
+
+
+def gan_losses(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "non_saturating"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The definition of :func:`dgm_fast.losses.gan_losses` in plain PyTorch ops (``F.softplus``, stable),
+    computed in float64 and returned in the inputs' dtype; differentiable by autograd."""
+    check_kind(kind)
+    r, f = real_logits.double(), fake_logits.double()
+    d_loss = F.softplus(-r).mean() + F.softplus(f).mean()
+    if kind == "minimax":
+        g_loss = -F.softplus(f).mean()
+    elif kind == "non_saturating":
+        g_loss = F.softplus(-f).mean()
+    else:  # reversed labels: fakes labelled real (target 1), reals labelled fake (target 0)
+        g_loss = F.softplus(-f).mean() + F.softplus(r).mean()
+    return d_loss.to(real_logits.dtype), g_loss.to(real_logits.dtype)
+
+
+def naive_gan_losses(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "non_saturating"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The textbook form through probabilities, ``torch.log(torch.sigmoid(...))``: what the
+    stable form replaces. It overflows to inf (or gives nan gradients) once a sigmoid rounds to
+    0 or 1, e.g. at logits of +-100 in float32."""
+    check_kind(kind)
+    d_real, d_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+    d_loss = -torch.log(d_real).mean() - torch.log(1 - d_fake).mean()
+    if kind == "minimax":
+        g_loss = torch.log(1 - d_fake).mean()
+    elif kind == "non_saturating":
+        g_loss = -torch.log(d_fake).mean()
+    else:
+        g_loss = -torch.log(d_fake).mean() - torch.log(1 - d_real).mean()
+    return d_loss, g_loss
