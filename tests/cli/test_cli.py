@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import struct
 import subprocess
 import sys
@@ -101,3 +102,16 @@ def test_line_chart(tmp_path):
         line_chart({})
     write_line_chart(tmp_path / "curve.png", {"loss": [3.0, 2.0, 1.5]}, width=300, height=200)
     assert png_size(tmp_path / "curve.png") == (300, 200)
+
+
+def test_output_into_a_closed_pipe_exits_quietly():
+    # `dgm-fast info | head -1`: the reader closes the pipe before everything is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "dgm_fast", "info"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 141  # 128 + SIGPIPE, as a shell reports it
