@@ -3,7 +3,8 @@
 #include <ATen/Parallel.h>
 #include <pybind11/pybind11.h>
 
-#include "sampler_loops.h"
+#include "common/cpu_loops.h"
+#include "common/cuda_unavailable.h"
 
 #if !defined(DGM_FAST_VERSION) || !defined(DGM_FAST_TORCH_VERSION)
 #error "the build defines DGM_FAST_VERSION and DGM_FAST_TORCH_VERSION"
@@ -29,7 +30,7 @@ py::dict build_info() {
   info["cuda_architectures"] = "";
   info["cuda_toolkit"] = "";
 #endif
-  info["cpu_isa"] = dgm_fast::sampler_loops().isa;
+  info["cpu_isa"] = dgm_fast::cpu_isa();
   info["num_threads"] = at::get_num_threads();
   info["parallel_backend"] = at::get_parallel_info();
   return info;
@@ -39,5 +40,8 @@ py::dict build_info() {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "dgm_fast native kernels (ops are registered under torch.ops.dgm_fast)";
+#ifndef DGM_FAST_WITH_CUDA
+  dgm_fast::register_cuda_unavailable_kernels();  // after every op's static registration
+#endif
   m.def("build_info", &build_info, "What this build of dgm_fast was compiled with.");
 }

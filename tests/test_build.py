@@ -38,6 +38,20 @@ def test_version_mismatch_is_explained():
     _extension.check_torch_version(torch.__version__, torch.__version__)
 
 
+def _dgm_fast_ops():
+    return sorted(name for name in torch._C._dispatch_get_all_op_names() if name.startswith("dgm_fast::"))
+
+
+@pytest.mark.skipif(dgm_fast.build_info()["cuda"], reason="this build has CUDA kernels")
+def test_every_op_has_a_cuda_kernel_or_runs_on_any_device():
+    # An op without either would meet CUDA tensors with the dispatcher's generic error.
+    ops = _dgm_fast_ops()
+    assert len(ops) >= 17
+    for name in ops:
+        has = lambda key: torch._C._dispatch_has_kernel_for_dispatch_key(name, key)  # noqa: E731
+        assert has("CUDA") or has("CompositeImplicitAutograd") or has("CompositeExplicitAutograd"), name
+
+
 @pytest.mark.skipif(dgm_fast.build_info()["cuda"], reason="this build has CUDA kernels")
 @pytest.mark.parametrize(
     "op,args",
@@ -45,10 +59,13 @@ def test_version_mismatch_is_explained():
         ("bernoulli_logits", (torch.zeros(3), None)),
         ("normal_reparam", (torch.zeros(3), torch.zeros(3))),
         ("uniform_bits", ([3],)),
+        ("gaussian_elbo", (torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 1), torch.zeros(2, 1))),
+        ("iwae_bound", (torch.zeros(4, 2),)),
+        ("gan_losses", (torch.zeros(3), torch.zeros(3))),
     ],
 )
 def test_cuda_op_in_a_cpu_only_build_says_what_to_do(op, args):
     # No GPU here, so ask the dispatcher for the CUDA kernel directly, as a CUDA tensor would.
     overload = getattr(torch.ops.dgm_fast, op).default
-    with pytest.raises(RuntimeError, match="has no CUDA kernels.*reinstall"):
+    with pytest.raises(RuntimeError, match=f"dgm_fast::{op}: this build of dgm_fast has no CUDA kernels.*reinstall"):
         overload.redispatch(torch._C.DispatchKeySet("CUDA"), *args)

@@ -1,4 +1,4 @@
-// Per-element bodies of the samplers, shared verbatim by the CPU loops (csrc/cpu) and the CUDA
+// Per-element bodies of the samplers, shared verbatim by the CPU loops (csrc/samplers) and the CUDA
 // kernels (cuda/), so that both compute the same function of (seed, offset, element index).
 #pragma once
 

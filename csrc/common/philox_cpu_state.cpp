@@ -12,7 +12,7 @@
 //     same bits on CPU and CUDA. This holds while only dgm_fast ops draw from the generators,
 //     for the first 624 calls after seeding (one twister cycle); later or interleaved calls get
 //     offsets that are still distinct and reproducible, but no longer equal to CUDA's.
-#include "philox_cpu_state.h"
+#include "common/philox_cpu_state.h"
 
 #include <array>
 #include <mutex>

@@ -1,6 +1,6 @@
 // GAN losses from discriminator logits, forward and backward, in one pass each (CPU kernels and
-// the op schemas; the CUDA kernels are in cuda/losses/gan.cu, fake kernels and autograd in
-// python/dgm_fast/losses_gan.py, the plain-PyTorch definition in its reference section).
+// the op schemas; the CUDA kernels are in cuda/gan/gan.cu, fake kernels and autograd in
+// python/dgm_fast/ops/gan.py, the plain-PyTorch definition in python/dgm_fast/reference/gan.py).
 //
 // With softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) (never overflows) and
 // D(x) = sigmoid(logit), over real logits r (n_r elements) and fake logits f (n_f elements):
@@ -18,7 +18,7 @@
 // exp(-|x|), which cannot overflow.
 //
 // Each term is computed in float (double for float64 inputs) with the portable exp/log of
-// dgm_fast/portable_math.h, in the per-instruction-set loops of sampler_loops.h; the sums are
+// dgm_fast/portable_math.h, in the per-instruction-set loops of gan_loops.h; the sums are
 // accumulated in double in fixed chunks and lanes and added in order, so a result depends on
 // neither the thread count nor the instruction set.
 #include <cmath>
@@ -32,13 +32,11 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
-#include "sampler_checks.h"
-#include "sampler_loops.h"
+#include "common/checks.h"
+#include "gan/gan_checks.h"
+#include "gan/gan_loops.h"
 
 namespace dgm_fast {
-
-// The same values as GanKindCuda in cuda/losses/gan.cu.
-enum GanKind : int { kMinimax = 0, kNonSaturating = 1, kReversed = 2 };
 
 int parse_gan_kind(c10::string_view kind) {
   if (kind == "minimax") return kMinimax;
@@ -52,7 +50,7 @@ int parse_gan_kind(c10::string_view kind) {
 // device, at least one element each.
 void check_gan_losses_args(const at::Tensor& real_logits, const at::Tensor& fake_logits) {
   constexpr const char* op = "gan_losses";
-  check_sampling_dtype(real_logits, op, "real_logits");
+  check_float_dtype(real_logits, op, "real_logits");
   check_same_device(real_logits, fake_logits, op, "real_logits", "fake_logits");
   TORCH_CHECK_TYPE(fake_logits.scalar_type() == real_logits.scalar_type(), op,
                    ": fake_logits has dtype ", fake_logits.scalar_type(), " but real_logits has dtype ",
@@ -81,14 +79,14 @@ namespace {
 
 constexpr int64_t kChunk = 4096;  // elements per partial sum (fixed: results independent of threads)
 
-// The element loops: sampler_loops.h, compiled once per x86-64 instruction set.
-void softplus_parts(const float* v, int64_t n, double sums[3]) { sampler_loops().softplus_parts_f32(v, n, sums); }
-void softplus_parts(const double* v, int64_t n, double sums[3]) { sampler_loops().softplus_parts_f64(v, n, sums); }
+// The element loops: gan_loops.h, compiled once per x86-64 instruction set.
+void softplus_parts(const float* v, int64_t n, double sums[3]) { gan_loops().softplus_parts_f32(v, n, sums); }
+void softplus_parts(const double* v, int64_t n, double sums[3]) { gan_loops().softplus_parts_f64(v, n, sums); }
 void sigmoid_pair(const float* v, float* out, int64_t n, float a, float b) {
-  sampler_loops().sigmoid_pair_f32(v, out, n, a, b);
+  gan_loops().sigmoid_pair_f32(v, out, n, a, b);
 }
 void sigmoid_pair(const double* v, double* out, int64_t n, double a, double b) {
-  sampler_loops().sigmoid_pair_f64(v, out, n, a, b);
+  gan_loops().sigmoid_pair_f64(v, out, n, a, b);
 }
 
 // sums[0] = sum softplus(-x), sums[1] = sum softplus(x): softplus(-+v) = max(-+v, 0) + log1p(exp(-|v|)).

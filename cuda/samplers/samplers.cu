@@ -16,8 +16,8 @@
 #include <mutex>
 
 #include "dgm_fast/samplers.h"
-#include "grid.cuh"
-#include "sampler_checks.h"
+#include "common/grid.cuh"
+#include "samplers/samplers_checks.h"
 
 namespace dgm_fast {
 namespace {

@@ -1,5 +1,5 @@
-// Argument checks of the VAE losses, defined in csrc/losses/elbo.cpp and shared with
-// cuda/losses/elbo.cu so that both devices reject the same inputs with the same messages.
+// Argument checks of the VAE losses, defined in csrc/elbo/elbo.cpp and shared with
+// cuda/elbo/elbo.cu so that both devices reject the same inputs with the same messages.
 #pragma once
 
 #include <string_view>

@@ -1,5 +1,5 @@
-// Picks the variant of the CPU sampler loops once, from the CPU's features or DGM_FAST_CPU_ISA.
-#include "sampler_loops.h"
+// Picks the variant of the CPU loops once, from the CPU's features or DGM_FAST_CPU_ISA.
+#include "common/cpu_loops.h"
 
 #include <cstdlib>
 #include <string>
@@ -7,14 +7,6 @@
 #include <c10/util/Exception.h>
 
 namespace dgm_fast {
-
-#if !defined(DGM_FAST_CPU_AVX2)
-const SamplerLoops* sampler_loops_avx2() { return nullptr; }
-#endif
-#if !defined(DGM_FAST_CPU_AVX512)
-const SamplerLoops* sampler_loops_avx512() { return nullptr; }
-#endif
-
 namespace {
 
 bool cpu_has(const std::string& isa) {
@@ -28,33 +20,34 @@ bool cpu_has(const std::string& isa) {
   return isa == "default";
 }
 
-const SamplerLoops* compiled(const std::string& isa) {
-  if (isa == "avx512") return sampler_loops_avx512();
-  if (isa == "avx2") return sampler_loops_avx2();
-  if (isa == "default") return sampler_loops_default();
-  return nullptr;
+bool compiled(const std::string& isa) {
+#if defined(DGM_FAST_CPU_AVX2) && defined(DGM_FAST_CPU_AVX512)
+  return isa == "default" || isa == "avx2" || isa == "avx512";
+#else
+  return isa == "default";
+#endif
 }
 
-const SamplerLoops& choose() {
+const char* choose() {
   if (const char* forced = std::getenv("DGM_FAST_CPU_ISA"); forced != nullptr && *forced) {
     const std::string isa(forced);
     TORCH_CHECK(isa == "default" || isa == "avx2" || isa == "avx512",
                 "DGM_FAST_CPU_ISA must be default, avx2 or avx512, got '", isa, "'");
-    TORCH_CHECK(compiled(isa) != nullptr, "DGM_FAST_CPU_ISA=", isa,
+    TORCH_CHECK(compiled(isa), "DGM_FAST_CPU_ISA=", isa,
                 ": this build of dgm_fast has no ", isa, " kernels (not an x86-64 build)");
     TORCH_CHECK(cpu_has(isa), "DGM_FAST_CPU_ISA=", isa, ": this CPU does not support ", isa);
-    return *compiled(isa);
+    return isa == "avx512" ? "avx512" : isa == "avx2" ? "avx2" : "default";
   }
   for (const char* isa : {"avx512", "avx2"})
-    if (compiled(isa) != nullptr && cpu_has(isa)) return *compiled(isa);
-  return *sampler_loops_default();
+    if (compiled(isa) && cpu_has(isa)) return isa;
+  return "default";
 }
 
 }  // namespace
 
-const SamplerLoops& sampler_loops() {
-  static const SamplerLoops& loops = choose();
-  return loops;
+const char* cpu_isa() {
+  static const char* const isa = choose();
+  return isa;
 }
 
 }  // namespace dgm_fast

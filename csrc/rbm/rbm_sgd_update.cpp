@@ -1,4 +1,4 @@
-// CPU kernel of rbm_sgd_update_ (the generic composite is in rbm_ops.cpp).
+// CPU kernel of rbm_sgd_update_ (the generic composite is in rbm.cpp).
 //
 // At the sizes where an RBM step is short (100x784x500: about 1.5 ms of products on two cores),
 // the dozen small ATen calls of the generic version (column sums of the four phase matrices, the
@@ -15,7 +15,7 @@
 #include <ATen/ops/addmm.h>
 #include <torch/library.h>
 
-#include "rbm_ops.h"
+#include "rbm/rbm_checks.h"
 
 namespace dgm_fast {
 namespace {

@@ -1,5 +1,5 @@
 // CUDA kernels of gan_losses and gan_losses_backward (formulas and schemas in
-// csrc/losses/gan.cpp). Forward: each block reduces a grid-stride share of the logits in double
+// csrc/gan/gan.cpp). Forward: each block reduces a grid-stride share of the logits in double
 // and writes its partial sums; a second one-block kernel adds the partials in a fixed order and
 // writes both losses, so the result is deterministic and nothing synchronises with the host.
 // Backward: one elementwise pass per logit tensor; the loss gradients are read on the device.
@@ -12,25 +12,12 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "common/grid.cuh"
+#include "dgm_fast/samplers.h"
+#include "gan/gan_checks.h"
+
 namespace dgm_fast {
-
-// Defined in csrc/losses/gan.cpp, shared with the CPU kernels.
-int parse_gan_kind(c10::string_view kind);
-void check_gan_losses_args(const at::Tensor& real_logits, const at::Tensor& fake_logits);
-void check_gan_losses_backward_args(const at::Tensor& grad_d, const at::Tensor& grad_g,
-                                    const at::Tensor& real_logits, const at::Tensor& fake_logits);
-
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int kMaxBlocks = 1024;
-enum GanKindCuda : int { kMinimax = 0, kNonSaturating = 1, kReversed = 2 };
-
-template <typename acc_t>
-__device__ __forceinline__ acc_t stable_sigmoid(acc_t x) {
-  const acc_t e = exp(-fabs(x));
-  return x >= acc_t(0) ? acc_t(1) / (acc_t(1) + e) : e / (acc_t(1) + e);
-}
 
 // Block-wide sum of v over kThreads threads; the result is valid in thread 0.
 __device__ __forceinline__ double block_sum(double v, double* shared) {
@@ -106,12 +93,8 @@ __global__ void sigmoid_combination_kernel(const scalar_t* __restrict__ x, scala
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const acc_t v = static_cast<acc_t>(x[i]);
-    out[i] = static_cast<scalar_t>(a * stable_sigmoid(v) + b * stable_sigmoid(-v));
+    out[i] = static_cast<scalar_t>(a * pm::sigmoid(v) + b * pm::sigmoid(-v));
   }
-}
-
-int blocks_for(int64_t n) {
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks)));
 }
 
 std::tuple<at::Tensor, at::Tensor> gan_losses_cuda(const at::Tensor& real_logits,  // [*]

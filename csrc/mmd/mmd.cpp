@@ -17,7 +17,7 @@
 //
 // The op is built from ATen calls only, so one implementation serves the CPU and CUDA (its
 // products run on the tensors' device); autograd and fake kernels are in
-// python/dgm_fast/losses_mmd.py.
+// python/dgm_fast/ops/mmd.py, the plain-PyTorch definition in python/dgm_fast/reference/mmd.py.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -27,8 +27,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "sampler_checks.h"
-#include "sampler_loops.h"
+#include "common/checks.h"
+#include "mmd/mmd_loops.h"
 
 namespace dgm_fast {
 namespace {
@@ -37,18 +37,18 @@ using Tensor = at::Tensor;
 
 constexpr int64_t kTile = 1024;  // rows and columns per tile: two tile^2 buffers at a time
 
-// The element loops (sampler_loops.h, one variant per instruction set).
+// The element loops (mmd_loops.h, one variant per instruction set).
 void rbf_sum(const float* d2, float* out, int64_t n, const float* coef, const float* scale, int64_t n_bw) {
-  sampler_loops().rbf_sum_f32(d2, out, n, coef, scale, n_bw);
+  mmd_loops().rbf_sum_f32(d2, out, n, coef, scale, n_bw);
 }
 void rbf_sum(const double* d2, double* out, int64_t n, const double* coef, const double* scale, int64_t n_bw) {
-  sampler_loops().rbf_sum_f64(d2, out, n, coef, scale, n_bw);
+  mmd_loops().rbf_sum_f64(d2, out, n, coef, scale, n_bw);
 }
 double rbf_pair(const float* d2, float* w, int64_t n, const float* coef, const float* inv_s2, int64_t n_bw) {
-  return sampler_loops().rbf_pair_f32(d2, w, n, coef, inv_s2, n_bw);
+  return mmd_loops().rbf_pair_f32(d2, w, n, coef, inv_s2, n_bw);
 }
 double rbf_pair(const double* d2, double* w, int64_t n, const double* coef, const double* inv_s2, int64_t n_bw) {
-  return sampler_loops().rbf_pair_f64(d2, w, n, coef, inv_s2, n_bw);
+  return mmd_loops().rbf_pair_f64(d2, w, n, coef, inv_s2, n_bw);
 }
 
 // x: [N, D], y: [M, D], same dtype (float32 or float64) and device.
@@ -90,7 +90,7 @@ Tensor sq_dist_tile(const Tensor& a, const Tensor& b, const Tensor& a_sq, const 
 }
 
 // sum_s scale_s * exp(coef_s * d2) for a contiguous tile d2, with tmp as scratch of d2's shape.
-// CPU: one pass over the tile in the per-instruction-set loop of sampler_loops.h; other devices:
+// CPU: one pass over the tile in the per-instruction-set loop of mmd_loops.h; other devices:
 // ATen calls.
 Tensor kernel_sum(const Tensor& d2, const std::vector<double>& coef,
                   const std::vector<double>& scale, Tensor& tmp) {

@@ -1,9 +1,14 @@
-// CPU implementations of the samplers.
+// The samplers: bernoulli_logits, normal_reparam and uniform_bits. This file defines the dgm_fast
+// op library (TORCH_LIBRARY; every other family adds a TORCH_LIBRARY_FRAGMENT), the samplers'
+// schemas, the BackendSelect kernel of uniform_bits and the CPU kernels. CUDA kernels:
+// cuda/samplers/samplers.cu; fake kernels and autograd: python/dgm_fast/ops/samplers.py;
+// plain-PyTorch definitions: python/dgm_fast/reference/samplers.py.
 //
+// CPU kernels:
 // Work is split into chunks of kChunk elements over at::parallel_for; element i always takes
 // word i of the call's Philox stream, so results do not depend on the thread count. Inside a
 // chunk each stage (Philox words, sigmoid, comparison, Box-Muller, ...) runs as one vectorised
-// loop over local buffers (sampler_loops.h: one variant per instruction set, identical bits).
+// loop over local buffers (samplers_loops.h: one variant per instruction set, identical bits).
 #include <algorithm>
 #include <atomic>
 #include <type_traits>
@@ -12,13 +17,15 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/empty.h>
+#include <c10/core/DispatchKeySet.h>
 #include <torch/library.h>
 
 #include "dgm_fast/samplers.h"
-#include "philox_cpu_state.h"
-#include "sampler_loops.h"
-#include "sampler_checks.h"
+#include "common/philox_cpu_state.h"
+#include "samplers/samplers_checks.h"
+#include "samplers/samplers_loops.h"
 
 namespace dgm_fast {
 namespace {
@@ -28,7 +35,7 @@ constexpr int64_t kGrainChunks = 8;  // chunks per parallel task
 
 // The loop variant for this CPU, per compute type.
 struct Loops {
-  const SamplerLoops& l = sampler_loops();
+  const SamplerLoops& l = samplers_loops();
   void sigmoid(float* v, int64_t n) const { l.sigmoid_f32(v, n); }
   void sigmoid(double* v, int64_t n) const { l.sigmoid_f64(v, n); }
   int64_t bernoulli(const float* p, const uint32_t* w, float* s, int64_t n) const {
@@ -194,14 +201,49 @@ at::Tensor uniform_bits_cpu(at::IntArrayRef size, std::optional<at::Generator> g
   if (n == 0) return out;
   const PhiloxSeedOffset so = next_cpu_philox(generator);
   uint32_t* op = out.mutable_data_ptr<uint32_t>();
-  const SamplerLoops& loops = sampler_loops();
+  const SamplerLoops& loops = samplers_loops();
   for_each_chunk(n, [&](int64_t first, int64_t len) {
     loops.philox_fill(so.seed, so.offset, static_cast<uint64_t>(first / 4), len, op + first);
   });
   return out;
 }
 
+// uniform_bits has no tensor argument to dispatch on, so, like ATen's factory functions, it
+// picks the backend from its device argument here and re-dispatches.
+at::Tensor uniform_bits_backend_select(at::IntArrayRef size, std::optional<at::Generator> generator,
+                                       std::optional<at::Device> device) {
+  const at::Device target =
+      device.has_value() ? *device : (generator.has_value() ? generator->device() : at::kCPU);
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("dgm_fast::uniform_bits", "")
+          .typed<at::Tensor(at::IntArrayRef, std::optional<at::Generator>,
+                            std::optional<at::Device>)>();
+  const c10::DispatchKeySet keys(c10::computeDispatchKey(at::kUInt32, at::kStrided, target));
+  return op.redispatch(keys, size, generator, target);
+}
+
 }  // namespace
+
+TORCH_LIBRARY(dgm_fast, m) {
+  // Random ops carry nondeterministic_seeded so that compilers never merge or reorder two calls.
+  m.def(
+      "bernoulli_logits(Tensor logits, Tensor? bias=None, *, Generator? generator=None, "
+      "bool return_probs=False) -> (Tensor sample, Tensor probs)",
+      {at::Tag::nondeterministic_seeded});
+  m.def(
+      "normal_reparam(Tensor mu, Tensor log_var, *, Generator? generator=None) "
+      "-> (Tensor z, Tensor eps)",
+      {at::Tag::nondeterministic_seeded});
+  m.def(
+      "uniform_bits(int[] size, *, Generator? generator=None, Device? device=None) -> Tensor",
+      {at::Tag::nondeterministic_seeded});
+}
+
+TORCH_LIBRARY_IMPL(dgm_fast, BackendSelect, m) {
+  m.impl("uniform_bits", &uniform_bits_backend_select);
+}
+
 
 TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
   m.impl("bernoulli_logits", &bernoulli_logits_cpu);

@@ -1,5 +1,5 @@
-// Pieces of the RBM ops shared between the device-generic composites (rbm_ops.cpp) and the
-// device kernels that specialise them (cpu/rbm_update_cpu.cpp).
+// Checks of the RBM ops, shared by the device-generic composites (rbm.cpp) and the device
+// kernels that specialise them (rbm_sgd_update.cpp).
 #pragma once
 
 #include <optional>

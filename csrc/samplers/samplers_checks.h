@@ -1,5 +1,5 @@
-// Argument validation shared by the CPU and CUDA implementations of the samplers, so that every
-// device rejects the same inputs with the same message.
+// Argument checks of the samplers, shared by their CPU and CUDA kernels, so that every device
+// rejects the same inputs with the same message.
 #pragma once
 
 #include <optional>
@@ -7,28 +7,15 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include "common/checks.h"
+
 namespace dgm_fast {
-
-inline bool is_sampling_dtype(at::ScalarType t) {
-  return t == at::kFloat || t == at::kDouble || t == at::kBFloat16 || t == at::kHalf;
-}
-
-inline void check_sampling_dtype(const at::Tensor& t, const char* op, const char* arg) {
-  TORCH_CHECK_TYPE(is_sampling_dtype(t.scalar_type()), op, ": ", arg,
-                   " must be float32, float64, bfloat16 or float16, got ", t.scalar_type());
-}
-
-inline void check_same_device(const at::Tensor& a, const at::Tensor& b, const char* op,
-                              const char* name_a, const char* name_b) {
-  TORCH_CHECK(a.device() == b.device(), op, ": ", name_a, " is on ", a.device(), " but ",
-              name_b, " is on ", b.device(), "; move both to the same device");
-}
 
 // logits: [..., H] any strides; bias: [H], same dtype and device.
 inline void check_bernoulli_logits_args(const at::Tensor& logits,
                                         const std::optional<at::Tensor>& bias) {
   constexpr const char* op = "bernoulli_logits";
-  check_sampling_dtype(logits, op, "logits");
+  check_float_dtype(logits, op, "logits");
   if (!bias.has_value() || !bias->defined()) return;
   check_same_device(logits, *bias, op, "logits", "bias");
   TORCH_CHECK_TYPE(bias->scalar_type() == logits.scalar_type(), op, ": bias has dtype ",
@@ -43,7 +30,7 @@ inline void check_bernoulli_logits_args(const at::Tensor& logits,
 // mu, log_var: same shape, dtype and device, any strides.
 inline void check_normal_reparam_args(const at::Tensor& mu, const at::Tensor& log_var) {
   constexpr const char* op = "normal_reparam";
-  check_sampling_dtype(mu, op, "mu");
+  check_float_dtype(mu, op, "mu");
   check_same_device(mu, log_var, op, "mu", "log_var");
   TORCH_CHECK_TYPE(log_var.scalar_type() == mu.scalar_type(), op, ": log_var has dtype ",
                    log_var.scalar_type(), " but mu has dtype ", mu.scalar_type());

@@ -1,8 +1,8 @@
 // VAE losses: the negative ELBO of a diagonal-Gaussian VAE and the importance-weighted (IWAE)
-// bound. The schemas of their ops are declared here (a TORCH_LIBRARY_FRAGMENT, next to the
-// library in csrc/ops.cpp), with the argument checks and the CPU kernels. CUDA kernels are in
-// cuda/losses/elbo.cu, fake kernels and autograd formulas in python/dgm_fast/losses_elbo.py, the
-// plain-PyTorch definitions in python/dgm_fast/reference_elbo.py.
+// bound. The schemas of their ops are declared here (a TORCH_LIBRARY_FRAGMENT), with the argument
+// checks and the CPU kernels. CUDA kernels are in cuda/elbo/elbo.cu, fake kernels and autograd
+// formulas in python/dgm_fast/ops/elbo.py, the plain-PyTorch definitions in
+// python/dgm_fast/reference/elbo.py.
 //
 // Every value is computed in float32 for float32, bfloat16 and float16 inputs (float64 for
 // float64) and rounded to the input dtype once, at the end.
@@ -23,13 +23,13 @@
 #include <torch/library.h>
 
 #include "dgm_fast/samplers.h"
-#include "elbo_checks.h"
-#include "sampler_checks.h"
-#include "sampler_loops.h"
+#include "common/checks.h"
+#include "elbo/elbo_checks.h"
+#include "elbo/elbo_loops.h"
 
 namespace dgm_fast {
 
-// ---- argument checks (also used by cuda/losses/elbo.cu) ----------------------------------------
+// ---- argument checks (also used by cuda/elbo/elbo.cu) ------------------------------------------
 
 // likelihood: "bernoulli" (recon holds logits) or "gaussian" (recon holds the mean, unit variance).
 bool elbo_is_bernoulli(std::string_view likelihood, const char* op) {
@@ -42,7 +42,7 @@ bool elbo_is_bernoulli(std::string_view likelihood, const char* op) {
 // x, recon: [B, D]; mu, log_var: [B, Z]; all of one floating dtype and one device.
 void check_gaussian_elbo_args(const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu,
                               const at::Tensor& log_var, const char* op) {
-  check_sampling_dtype(x, op, "x");
+  check_float_dtype(x, op, "x");
   check_same_device(x, recon, op, "x", "recon");
   check_same_device(x, mu, op, "x", "mu");
   check_same_device(x, log_var, op, "x", "log_var");
@@ -78,7 +78,7 @@ void check_gaussian_elbo_backward_args(const at::Tensor& grad, const at::Tensor&
 
 // log_weights: [K, B] with K >= 1.
 void check_iwae_bound_args(const at::Tensor& log_weights, const char* op) {
-  check_sampling_dtype(log_weights, op, "log_weights");
+  check_float_dtype(log_weights, op, "log_weights");
   TORCH_CHECK_VALUE(log_weights.dim() == 2, op,
                     ": log_weights must have shape [samples, batch], got ", log_weights.sizes());
   TORCH_CHECK_VALUE(log_weights.size(0) >= 1, op,
@@ -144,10 +144,10 @@ inline T sum8(const T* values, int64_t n) {
 // ---- gaussian_elbo -----------------------------------------------------------------------------
 
 void bernoulli_nll_and_grad_loop(const float* x, const float* l, float* nll, float* grad, int64_t n) {
-  sampler_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
+  elbo_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
 }
 void bernoulli_nll_and_grad_loop(const double* x, const double* l, double* nll, double* grad, int64_t n) {
-  sampler_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
+  elbo_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
 }
 
 // Rows [row_begin, row_end) of the per-example values; with grad_recon and grad_log_var (float32
@@ -175,9 +175,9 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
           if (with_grad) {
             bernoulli_nll_and_grad_loop(xb + d0, rb + d0, values, grad_recon + b * D + d0, n);
           } else if constexpr (std::is_same_v<scalar_t, float>) {
-            dgm_fast::sampler_loops().bernoulli_nll_f32(xb + d0, rb + d0, values, n);
+            elbo_loops().bernoulli_nll_f32(xb + d0, rb + d0, values, n);
           } else {
-            dgm_fast::sampler_loops().bernoulli_nll_f64(xb + d0, rb + d0, values, n);
+            elbo_loops().bernoulli_nll_f64(xb + d0, rb + d0, values, n);
           }
         } else {
           for (int64_t d = 0; d < n; ++d)
@@ -221,9 +221,9 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
     const int64_t o = b * D;
     if (bernoulli) {  // d/dl = sigmoid(l) - x
       if constexpr (std::is_same_v<scalar_t, float>) {
-        dgm_fast::sampler_loops().bernoulli_nll_grad_f32(x + o, recon + o, g, grad_recon + o, D);
+        elbo_loops().bernoulli_nll_grad_f32(x + o, recon + o, g, grad_recon + o, D);
       } else if constexpr (std::is_same_v<scalar_t, double>) {
-        dgm_fast::sampler_loops().bernoulli_nll_grad_f64(x + o, recon + o, g, grad_recon + o, D);
+        elbo_loops().bernoulli_nll_grad_f64(x + o, recon + o, g, grad_recon + o, D);
       } else {
         for (int64_t d = 0; d < D; ++d)
           grad_recon[o + d] = static_cast<scalar_t>(
@@ -359,29 +359,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
 // and a large batch spread over the threads: each tile gives a partial (max m_t, sum_t of
 // exp(w - m_t)), and the partials of a column are merged in tile order,
 //   m = max_t m_t,   s = sum_t s_t * exp(m_t - m)   (factor 1 where m_t == m, also for infinities),
-// so the result does not depend on the thread count. Element loops: sampler_loops.h (vectorised
+// so the result does not depend on the thread count. Element loops: elbo_loops.h (vectorised
 // per instruction set); rows of reduced-precision inputs are widened to float first.
 
 template <typename acc_t>
 struct LoopsFor;
 template <>
 struct LoopsFor<float> {
-  static void max_into(const float* r, float* m, int64_t n) { sampler_loops().max_into_f32(r, m, n); }
+  static void max_into(const float* r, float* m, int64_t n) { elbo_loops().max_into_f32(r, m, n); }
   static void exp_sum_into(const float* r, const float* m, float* s, int64_t n) {
-    sampler_loops().exp_sum_into_f32(r, m, s, n);
+    elbo_loops().exp_sum_into_f32(r, m, s, n);
   }
   static void softmax_grad(const float* r, const float* l, const float* g, float* o, int64_t n) {
-    sampler_loops().softmax_grad_f32(r, l, g, o, n);
+    elbo_loops().softmax_grad_f32(r, l, g, o, n);
   }
 };
 template <>
 struct LoopsFor<double> {
-  static void max_into(const double* r, double* m, int64_t n) { sampler_loops().max_into_f64(r, m, n); }
+  static void max_into(const double* r, double* m, int64_t n) { elbo_loops().max_into_f64(r, m, n); }
   static void exp_sum_into(const double* r, const double* m, double* s, int64_t n) {
-    sampler_loops().exp_sum_into_f64(r, m, s, n);
+    elbo_loops().exp_sum_into_f64(r, m, s, n);
   }
   static void softmax_grad(const double* r, const double* l, const double* g, double* o, int64_t n) {
-    sampler_loops().softmax_grad_f64(r, l, g, o, n);
+    elbo_loops().softmax_grad_f64(r, l, g, o, n);
   }
 };
 

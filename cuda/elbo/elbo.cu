@@ -1,4 +1,4 @@
-// CUDA kernels of the VAE losses (schemas, argument checks and CPU kernels: csrc/losses/elbo.cpp).
+// CUDA kernels of the VAE losses (schemas, argument checks and CPU kernels: csrc/elbo/elbo.cpp).
 // Launched on the current stream, no synchronisation, capturable in CUDA graphs. Values are
 // computed in float32 (float64 for float64 inputs) as on the CPU.
 #include <ATen/Dispatch.h>
@@ -16,8 +16,8 @@
 #include <string_view>
 
 #include "dgm_fast/samplers.h"
-#include "../grid.cuh"
-#include "losses/elbo_checks.h"
+#include "common/grid.cuh"
+#include "elbo/elbo_checks.h"
 
 namespace dgm_fast {
 

@@ -1,11 +1,16 @@
-// RBM chains and CD statistics, as composites of ATen products and the dgm_fast samplers.
+// The RBM ops: whole Gibbs chains, the CD gradient, the fused SGD update and AIS. Their schemas
+// (TORCH_LIBRARY_FRAGMENT) and device-generic composites are here, the CPU kernel of the fused
+// update in rbm_sgd_update.cpp; Python side: python/dgm_fast/ops/rbm.py; plain-PyTorch
+// definitions: python/dgm_fast/reference/rbm.py.
+//
+// Chains and CD statistics are composites of ATen products and the dgm_fast samplers.
 //
 // Registered as CompositeImplicitAutograd: one native call runs a whole k-step chain without a
 // Python round-trip per half-step, each product goes to MKL/oneDNN or cuBLAS through ATen, the
 // bias + activation + sampling after each product is one fused sampler call, and under
 // torch.compile the op decomposes into those same calls. Each sampler call takes its own Philox
 // offset from the generator, exactly as the same sequence of calls made from Python would, so
-// the chain is bit-identical to its Python loop (tests/test_rbm.py checks it).
+// the chain is bit-identical to its Python loop (tests/ops/test_rbm.py checks it).
 //
 // Units (Hinton's practical guide, 2010; Nair & Hinton, 2010 for NReLU), with sigma = exp(log_std)
 // for Gaussian visible units and beta the inverse temperature of each row:
@@ -24,7 +29,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
-#include "rbm_ops.h"
+#include "rbm/rbm_checks.h"
 
 namespace dgm_fast {
 namespace {
@@ -380,6 +385,32 @@ void rbm_sgd_update_generic(const Tensor& weight, const Tensor& visible_bias, co
   visible_bias.sub_(visible_momentum, lr);
   hidden_momentum.mul_(momentum).add_(h_model.sum(0), 1.0 / bm).sub_(h_data.sum(0), 1.0 / bd);
   hidden_bias.sub_(hidden_momentum, lr);
+}
+
+TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
+  m.def(
+      "rbm_gibbs_chain(Tensor v, Tensor weight, Tensor visible_bias, Tensor hidden_bias, "
+      "int steps, *, str visible=\"bernoulli\", str hidden=\"bernoulli\", "
+      "Tensor? visible_log_std=None, Tensor? beta=None, bool final_hidden=True, "
+      "ScalarType? matmul_dtype=None, Generator? generator=None) "
+      "-> (Tensor h0_mean, Tensor v, Tensor h_mean)",
+      {at::Tag::nondeterministic_seeded});
+  m.def(
+      "rbm_ais(Tensor v, Tensor weight, Tensor visible_bias, Tensor hidden_bias, "
+      "Tensor base_visible_bias, float[] betas, *, Tensor? visible_log_std=None, "
+      "Generator? generator=None) -> (Tensor log_weights, Tensor v)",
+      {at::Tag::nondeterministic_seeded});
+  m.def(
+      "rbm_cd_gradient(Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, "
+      "Tensor weight, *, float weight_decay=0.0, "
+      "Tensor? visible_log_std=None, ScalarType? matmul_dtype=None) "
+      "-> (Tensor grad_weight, Tensor grad_visible_bias, "
+      "Tensor grad_hidden_bias)");
+  m.def(
+      "rbm_sgd_update_(Tensor(a!) weight, Tensor(b!) visible_bias, Tensor(c!) hidden_bias, "
+      "Tensor(d!) weight_momentum, Tensor(e!) visible_momentum, Tensor(f!) hidden_momentum, "
+      "Tensor v_data, Tensor h_data, Tensor v_model, Tensor h_model, *, float lr, "
+      "float momentum, float weight_decay=0.0, Tensor? visible_log_std=None) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
