@@ -11,11 +11,16 @@ import pytest
 import torch
 
 pytest.importorskip("sklearn")
+plt_image = pytest.importorskip("matplotlib.image")
+
+from dgm_fast import RBM  # noqa: E402
+from dgm_fast.viz import image_grid, save_curves, save_image_grid  # noqa: E402
 
 
 def run_cli(*args, check=True):
     proc = subprocess.run(
-        [sys.executable, "-m", "dgm_fast", "train", "rbm", "--quiet", "--hidden", "8", *map(str, args)],
+        [sys.executable, "-m", "dgm_fast", "train", "rbm", "--quiet", "--hidden", "8", "--k", "1", "--momentum", "0.9",
+         "--lr-decay", "0", *map(str, args)],
         capture_output=True, text=True, timeout=120,
     )
     if check:
@@ -49,9 +54,14 @@ def test_train_writes_outputs(trained):
     for name in ("checkpoint.pt", "samples.png", "curve.png", "history.json"):
         assert (out / name).is_file(), name
         assert str(out / name) in first.stdout
-    assert png_size(out / "samples.png") == (10 * 33 + 1, 10 * 33 + 1)  # 10x10 grid of 8x8 at 4x, 1 px gaps
+    width, height = png_size(out / "samples.png")
+    assert width >= 10 * 9 * 4 and height >= 10 * 9 * 4  # a 10x10 grid of 8x8 digits, 4 px or more a pixel
+    grid = plt_image.imread(out / "samples.png")[..., :3].mean(-1)
+    assert 0.1 < grid.mean() < 0.6 and grid.std() > 0.2  # dark background, light strokes, not blank
     width, height = png_size(out / "curve.png")
-    assert width > 300 and height > 200
+    assert width > 500 and height > 500  # three panels
+    loaded = RBM.load(out / "checkpoint.pt")  # the model alone, as the README says
+    assert loaded.n_visible == 64 and loaded.n_hidden == 8
     assert [r["epoch"] for r in first_history] == [1, 2, 3]
     ll = [r["exact_log_likelihood"] for r in first_history]
     assert all(math.isfinite(x) and x < 0 for x in ll)
@@ -84,24 +94,35 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_line_chart(tmp_path):
-    from dgm_fast.viz import line_chart, write_line_chart
+def test_curves_and_grids_are_drawn_with_matplotlib(tmp_path):
+    history = [{"epoch": i + 1, "ll": -27 + 3 * (1 - math.exp(-i / 5)), "err": 0.1 / (i + 1)} for i in range(20)]
+    history[4]["ll"] = float("nan")  # a gap, not a crash
+    save_curves(tmp_path / "curve.png", history, [
+        {"ylabel": "log-likelihood", "series": {"train": "ll", "absent": "not recorded"}},
+        {"ylabel": "error", "series": {"recon": "err"}, "yscale": "log"},
+    ], title="test")
+    image = plt_image.imread(tmp_path / "curve.png")[..., :3]
+    blue = (image[..., 2] - image[..., 0] > 0.3).sum()  # matplotlib's first colour, the lines
+    assert blue > 200 and (image < 0.3).all(-1).sum() > 500  # lines; black axes, ticks and labels
+    with pytest.raises(ValueError, match="none of the panels"):
+        save_curves(tmp_path / "none.png", history, [{"ylabel": "x", "series": {"x": "missing"}}])
+    images = torch.rand(7, 8, 8)
+    save_image_grid(tmp_path / "grid.png", images, nrow=4, title="seven")
+    assert png_size(tmp_path / "grid.png")[0] > png_size(tmp_path / "grid.png")[1] * 0.8
+    with pytest.raises(ValueError, match="NaN"):
+        save_image_grid(tmp_path / "bad.png", torch.full((2, 8, 8), float("nan")))
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["curve.png", "grid.png"]  # nothing half-written
+    grid = image_grid(torch.ones(3, 2, 2), nrow=2, pad=1, pad_value=0.0)
+    assert grid.shape == (2 * 3 + 1, 2 * 3 + 1) and grid.sum() == 3 * 4
 
-    ll = [-27 + 3 * (1 - math.exp(-i / 5)) for i in range(20)]
-    image = line_chart({"log-likelihood": ll, "reconstruction error": [0.1 / (i + 1) for i in range(20)]},
-                       width=500, height=320, title="test")
-    assert image.shape == (320, 500, 3)
-    assert image.min() >= 0 and image.max() <= 1
-    ink = (image < 0.5).any(2)
-    assert ink.float().mean() > 0.01  # axes, labels and lines drawn
-    assert (image[..., 2] - image[..., 0] > 0.4).sum() > 200  # the blue series
-    assert (image[..., 0] - image[..., 2] > 0.4).sum() > 200  # the orange series
-    single = line_chart({"loss": [1.0, float("nan"), 0.5]})  # one series, a missing value
-    assert single.shape[2] == 3 and (single < 0.5).any()
-    with pytest.raises(ValueError):
-        line_chart({})
-    write_line_chart(tmp_path / "curve.png", {"loss": [3.0, 2.0, 1.5]}, width=300, height=200)
-    assert png_size(tmp_path / "curve.png") == (300, 200)
+
+def test_without_matplotlib_the_command_says_how_to_get_it(tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None; from dgm_fast.cli import main; "
+            f"sys.exit(main(['train', 'rbm', '--quiet', '--epochs', '1', '--out', {str(tmp_path)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert 'pip install "dgm_fast[plots]"' in proc.stderr and "--no-plots" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_output_into_a_closed_pipe_exits_quietly():

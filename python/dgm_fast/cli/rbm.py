@@ -6,7 +6,16 @@ import argparse
 import json
 import sys
 
+import torch
+
 from ._common import fail
+
+
+_EXACT_MAX_HIDDEN = 20  # exact log-likelihood each epoch: 2^n_hidden states, cheap up to here
+# options that define a run: resuming with different ones would silently mix two runs
+_RUN_OPTIONS = ("hidden", "method", "k", "batch_size", "lr", "lr_decay", "momentum", "weight_decay", "seed",
+                "device")
+SAMPLE_STEPS = 1000  # Gibbs sweeps from random states per sample
 
 
 def add_parser(train_sub) -> None:
@@ -17,43 +26,58 @@ def add_parser(train_sub) -> None:
         "checkpoint.pt (after every epoch), samples.png, curve.png and history.json into --out; running the "
         "same command again resumes from the checkpoint (a larger --epochs continues training). With "
         f"--hidden <= {_EXACT_MAX_HIDDEN} the exact log-likelihood of the training data is computed after "
-        "every epoch by enumerating the hidden states, and plotted with the reconstruction error.",
+        "every epoch by enumerating the hidden states, and plotted with the reconstruction error. "
+        "dgm_fast.RBM.load(OUT/checkpoint.pt) reads the trained model back.",
     )
-    p_rbm.add_argument("--hidden", type=int, default=16, help="hidden units (default: %(default)s)")
+    p_rbm.add_argument("--hidden", type=int, default=20, help="hidden units (default: %(default)s)")
     p_rbm.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd",
                        help="CD-k, persistent CD, fast-weights PCD or parallel tempering (default: %(default)s)")
-    p_rbm.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update (default: %(default)s)")
-    p_rbm.add_argument("--epochs", type=int, default=30, help="total epochs, resumed ones included (default: %(default)s)")
+    p_rbm.add_argument("--k", type=int, default=10, help="Gibbs sweeps per update (default: %(default)s)")
+    p_rbm.add_argument("--epochs", type=int, default=100, help="total epochs, resumed ones included (default: %(default)s)")
     p_rbm.add_argument("--batch-size", type=int, default=20, help="(default: %(default)s)")
-    p_rbm.add_argument("--lr", type=float, default=0.05, help="learning rate of SGD (default: %(default)s)")
-    p_rbm.add_argument("--momentum", type=float, default=0.9, help="(default: %(default)s)")
+    p_rbm.add_argument("--lr", type=float, default=0.05, help="initial learning rate of SGD (default: %(default)s)")
+    p_rbm.add_argument("--lr-decay", type=float, default=20.0, metavar="EPOCHS",
+                       help="the learning rate after epoch t is lr / (1 + t / EPOCHS), so that the model settles "
+                       "instead of jittering; 0 keeps it constant (default: %(default)s)")
+    p_rbm.add_argument("--momentum", type=float, default=0.5, help="(default: %(default)s)")
     p_rbm.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty on the weights (default: %(default)s)")
     p_rbm.add_argument("--seed", type=int, default=0, help="seeds the binarization, the initial weights, training and sampling (default: %(default)s)")
     p_rbm.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default: %(default)s)")
     p_rbm.add_argument("--out", default="runs/rbm-digits", help="output directory (default: %(default)s)")
     p_rbm.add_argument("--quiet", action="store_true",
                        help="no progress bar or preamble (the files written and final metrics are still printed)")
+    p_rbm.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
     p_rbm.add_argument("--restart", action="store_true", help="delete the old checkpoint and start over")
     p_rbm.set_defaults(func=run)
 
 
-_EXACT_MAX_HIDDEN = 20  # exact log-likelihood each epoch: 2^n_hidden states, cheap up to here
-# options that define a run: resuming with different ones would silently mix two runs
-_RUN_OPTIONS = ("hidden", "method", "k", "batch_size", "lr", "momentum", "weight_decay", "seed", "device")
+def digits_data(seed: int, device="cpu"):
+    """The training data of the command: the digits, binarized with ``torch.bernoulli`` seeded
+    with ``seed``."""
+    from ..data import load_digits
+
+    images, labels = load_digits()
+    return torch.bernoulli(images, generator=torch.Generator().manual_seed(seed)).to(device), labels
+
+
+def draw_samples(rbm, n: int, seed: int):
+    """``n`` samples as the command draws them: chains from random states, ``SAMPLE_STEPS``
+    sweeps, shown as the visible probabilities given the last hidden means (grey levels read
+    better than binary pixels). ``[n, n_visible]`` in [0, 1]."""
+    device = rbm.weight.device
+    with torch.no_grad():
+        v = rbm.sample(n, steps=SAMPLE_STEPS, generator=torch.Generator(device=device).manual_seed(seed + 1))
+        return rbm.visible_probs(rbm.hidden_probs(v))
 
 
 def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    import torch
-
     from .. import build_info, evaluate
     from .._io import atomic_write
-    from ..data import load_digits
     from ..models.rbm import RBM, fit_rbm
     from ..train import load_checkpoint
-    from ..viz import image_grid, write_line_chart, write_png
 
     def say(*lines: str) -> None:
         if not args.quiet:
@@ -61,8 +85,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
         return fail("--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels")
-    if args.epochs < 0 or args.batch_size < 1 or args.k < 1 or args.hidden < 1:
-        return fail("--epochs must be >= 0 and --batch-size, --k, --hidden >= 1")
+    if args.epochs < 0 or args.batch_size < 1 or args.k < 1 or args.hidden < 1 or args.lr_decay < 0:
+        return fail("--epochs and --lr-decay must be >= 0 and --batch-size, --k, --hidden >= 1")
+    if not args.no_plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from ..viz import MISSING_MATPLOTLIB
+
+            return fail(MISSING_MATPLOTLIB + "; or pass --no-plots")
     out = Path(args.out)
     ckpt, config_path = out / "checkpoint.pt", out / "config.json"
     done = 0  # epochs already in the checkpoint
@@ -73,14 +104,14 @@ def run(args: argparse.Namespace) -> int:
             path.unlink(missing_ok=True)
     if ckpt.exists():
         try:
-            previous = load_checkpoint(ckpt)
-        except RuntimeError as exc:  # unreadable: truncated, overwritten, not a checkpoint
+            trained = RBM.load(ckpt)
+            done = load_checkpoint(ckpt)["epoch"]
+        except (RuntimeError, ValueError, KeyError) as exc:  # truncated, overwritten, not a checkpoint
             return fail(f"could not read the checkpoint {ckpt} ({exc.__cause__ or exc}); it is corrupt or not a "
-                         "dgm_fast checkpoint. Run again with --restart to delete it and start over.")
-        trained_hidden = previous["rbm"]["weight"].shape[1]
-        if trained_hidden != args.hidden:  # also caught below, unless config.json is gone
-            return fail(f"{ckpt} holds an RBM with {trained_hidden} hidden units, not --hidden {args.hidden}. "
-                         "Pass --restart to start over, or another --out.")
+                        "checkpoint of this command. Run again with --restart to delete it and start over.")
+        if trained.n_hidden != args.hidden:  # also caught below, unless config.json is gone
+            return fail(f"{ckpt} holds an RBM with {trained.n_hidden} hidden units, not --hidden {args.hidden}. "
+                        "Pass --restart to start over, or another --out.")
         if config_path.exists():
             saved = json.loads(config_path.read_text())
             changed = [n for n in _RUN_OPTIONS if saved.get(n) != config[n]]
@@ -88,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 was = " ".join(f"--{n.replace('_', '-')} {saved.get(n)}" for n in changed)
                 now = " ".join(f"--{n.replace('_', '-')} {config[n]}" for n in changed)
                 return fail(f"{ckpt} was trained with {was}, not {now}. Pass the same options to resume "
-                             "it, --restart to start over, or another --out.")
-        done = previous["epoch"]
-        del previous
+                            "it, --restart to start over, or another --out.")
         if done >= args.epochs:
             say(f"{ckpt} already holds {done} epochs (asked for {args.epochs}); nothing to train, "
                 "writing the outputs. Pass a larger --epochs to continue.")
@@ -100,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
-    images, _ = load_digits()
-    data = torch.bernoulli(images, generator=torch.Generator().manual_seed(args.seed)).to(args.device)
+    data, _ = digits_data(args.seed, args.device)
     init_gen = torch.Generator().manual_seed(args.seed)  # the initial weights are drawn on the CPU
     rbm = RBM(data.shape[1], args.hidden, generator=init_gen).to(args.device)
     rbm.init_visible_bias_from_data(data)
@@ -110,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     def eval_fn(model) -> dict:
         return {"exact_log_likelihood": float(evaluate.exact_log_likelihood(model, data))}
 
+    tau = args.lr_decay
     say(f"training an RBM ({data.shape[1]} Bernoulli visible, {args.hidden} Bernoulli hidden) with "
         f"{args.method.upper()}-{args.k} on {data.shape[0]} digits binarized with seed {args.seed}, "
         f"{args.epochs} epochs of batches of {args.batch_size} on {args.device}"
@@ -119,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         history = fit_rbm(
             rbm, data, method=args.method, k=args.k, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+            lr_schedule=(lambda epoch: 1.0 / (1.0 + epoch / tau)) if tau > 0 else None,
             generator=torch.Generator(device=args.device).manual_seed(args.seed),
             checkpoint=ckpt, resume=True, progress=not args.quiet, eval_fn=eval_fn if exact else None,
         )
@@ -128,35 +158,34 @@ def run(args: argparse.Namespace) -> int:
         return 130
     seconds = time.perf_counter() - start
 
-    # Samples: 100 chains from random states, 1000 sweeps; shown as the visible probabilities
-    # given the last hidden means (grey levels read better than binary pixels).
-    sample_gen = torch.Generator(device=args.device).manual_seed(args.seed + 1)
-    with torch.no_grad():
-        v = rbm.sample(100, steps=1000, generator=sample_gen)
-        probs = rbm.visible_probs(rbm.hidden_probs(v))
     samples_png, curve_png, history_json = out / "samples.png", out / "curve.png", out / "history.json"
-    write_png(samples_png, image_grid(probs.cpu().reshape(-1, 8, 8), nrow=10, scale=4))
-    epochs = [r["epoch"] for r in history]
-    if exact:
-        series = {"exact log-likelihood (nats)": [r["exact_log_likelihood"] for r in history],
-                  "reconstruction error": [r["reconstruction_error"] for r in history]}
-    else:
-        series = {"reconstruction error": [r["reconstruction_error"] for r in history]}
-    if history:
-        title = f"RBM {data.shape[1]}-{args.hidden}, {args.method}-{args.k}, digits"
-        write_line_chart(curve_png, series, epochs, title=title)
-    else:  # --epochs 0: no curve, and none left over from an earlier run
-        curve_png.unlink(missing_ok=True)
     with atomic_write(history_json, "w") as f:
         json.dump({"options": config, "history": history}, f, indent=2)
+    if not args.no_plots:
+        from ..viz import save_curves, save_image_grid
+
+        samples = draw_samples(rbm, 100, args.seed)
+        save_image_grid(samples_png, samples.cpu().reshape(-1, 8, 8), nrow=10,
+                        title=f"RBM 64-{args.hidden}: 100 samples, {SAMPLE_STEPS} Gibbs sweeps from noise")
+        if history:
+            save_curves(curve_png, history, [
+                {"ylabel": "train log-likelihood\n(nats per image, exact)", "series": {"exact": "exact_log_likelihood"}},
+                {"ylabel": "reconstruction error\n(mean squared, per pixel)", "series": {"recon": "reconstruction_error"}},
+                {"ylabel": "learning rate", "series": {"lr": "lr"}},
+            ], title=f"RBM 64-{args.hidden} on digits, {args.method.upper()}-{args.k}")
+        else:  # --epochs 0: no curve, and none left over from an earlier run
+            curve_png.unlink(missing_ok=True)
 
     p = data.mean(0).clamp(1e-3, 1 - 1e-3)  # independent pixels, for scale
     baseline = float((data * p.log() + (1 - data) * (-p).log1p()).sum(1).mean())
     if ckpt.exists():
-        print(f"wrote {ckpt} (epoch {epochs[-1]})")
-    print(f"wrote {samples_png}: 100 samples, visible probabilities after 1000 Gibbs sweeps from random states")
-    if history:
-        print(f"wrote {curve_png}: " + " and ".join(series) + " per epoch")
+        print(f"wrote {ckpt} (epoch {history[-1]['epoch'] if history else 0}); "
+              "dgm_fast.RBM.load(path) reads the model back")
+    if not args.no_plots:
+        print(f"wrote {samples_png}: 100 samples, visible probabilities after {SAMPLE_STEPS} Gibbs sweeps from random states")
+        if history:
+            print(f"wrote {curve_png}: " + ("exact log-likelihood, " if exact else "")
+                  + "reconstruction error and learning rate per epoch")
     print(f"wrote {history_json}")
     if history:
         last = history[-1]

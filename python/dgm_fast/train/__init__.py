@@ -1,8 +1,12 @@
-"""Training machinery shared by every model: atomic checkpoints (and, next, the one training loop).
+"""Training machinery shared by every model: :func:`fit`, the one training loop (batching,
+epochs or updates, schedules, progress, evaluation, atomic checkpoints, bit-exact resume), and
+the checkpoint files it writes.
 
-A model's own algorithms live with it (:mod:`dgm_fast.models.rbm` for CD, PCD, FPCD and PT).
+A model's own algorithms live with it and plug into :func:`fit` with an update step
+(:func:`dgm_fast.models.rbm.fit_rbm` for CD, PCD, FPCD and PT).
 """
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .loop import Stateful, fit, make_loader, make_schedule
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["Stateful", "fit", "load_checkpoint", "make_loader", "make_schedule", "save_checkpoint"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
 
 from ... import ops
+from ...train.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["RBM"]
 
@@ -80,6 +82,32 @@ class RBM(nn.Module):
     @property
     def n_hidden(self) -> int:
         return self.weight.shape[1]
+
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this model's shape and units."""
+        return {"n_visible": self.n_visible, "n_hidden": self.n_hidden, "visible": self.visible,
+                "hidden": self.hidden, "learn_std": isinstance(self.visible_log_std, nn.Parameter)}
+
+    def checkpoint_header(self) -> dict:
+        """What a checkpoint needs, besides the state dict, to rebuild the model from the file."""
+        return {"model_class": type(self).__name__, "model_config": self.config()}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the model alone (atomically); :meth:`load` reads it back."""
+        save_checkpoint(path, {**self.checkpoint_header(), "model": self.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: torch.device | str = "cpu") -> "RBM":
+        """The model from a file written by :meth:`save` or a training checkpoint of
+        :func:`~dgm_fast.models.rbm.fit_rbm` (``dgm-fast train rbm`` writes one), for sampling
+        and evaluation: ``RBM.load("runs/rbm-digits/checkpoint.pt").sample(100, generator=g)``."""
+        state = load_checkpoint(path)
+        if state.get("model_class") != cls.__name__ or "model" not in state:
+            raise ValueError(f"{path} does not hold an {cls.__name__} (model_class: {state.get('model_class')!r})")
+        dtype = state["model"]["weight"].dtype
+        model = cls(**state["model_config"], dtype=dtype)
+        model.load_state_dict(state["model"])
+        return model.to(map_location)
 
     def extra_repr(self) -> str:
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, visible={self.visible!r}, hidden={self.hidden!r}"

@@ -7,23 +7,20 @@ The pieces, usable on their own in a custom loop::
     for v in loader:
         cd_step(rbm, v, optimizer, method, weight_decay=1e-4)
 
-and :func:`fit_rbm`, which adds epochs, learning-rate schedules, a sparsity target, progress
-bars, evaluation, atomic checkpoints and resumption.
+and :func:`fit_rbm`, the RBM's use of the common loop :func:`dgm_fast.train.fit` (epochs,
+learning-rate schedules, progress bars, evaluation, atomic checkpoints, exact resumption).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import torch
 from torch.optim import optimizer as _torch_optimizer
-from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ... import ops
-from ...train.checkpoint import load_checkpoint, save_checkpoint
+from ...train.loop import fit
 from .model import RBM
 
 __all__ = ["CD", "PCD", "FPCD", "PT", "Sparsity", "make_method", "cd_gradients", "cd_step", "fit_rbm", "pt_swap_log_acceptance"]
@@ -370,39 +367,15 @@ class Sparsity:
         rbm.hidden_bias.grad.add_(penalty)
         rbm.weight.grad.add_(torch.outer(rbm._scaled(v_data).mean(0), penalty))
 
+    def state_dict(self) -> dict:
+        return {"q": self.q}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q = state["q"]
+
 
 # ---------------------------------------------------------------------------------------------
-# the loop
-
-
-def _loader(data, batch_size: int, generator: torch.Generator | None) -> DataLoader:
-    if isinstance(data, DataLoader):
-        return data
-    if isinstance(data, torch.Tensor):
-        if data.dim() != 2:
-            raise ValueError(f"fit_rbm: data must be [n_samples, n_visible], got {list(data.shape)}")
-        if data.shape[0] == 0:
-            raise ValueError("fit_rbm: data is empty")
-        if not torch.isfinite(data).all():
-            raise ValueError("fit_rbm: data contains NaN or Inf")
-        data = TensorDataset(data)
-    if not isinstance(data, Dataset):
-        raise TypeError(f"fit_rbm: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
-    return DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator, drop_last=False)
-
-
-def _schedule(optimizer, lr_schedule, epochs: int):
-    if lr_schedule is None or lr_schedule == "constant":
-        return None
-    if lr_schedule == "linear":
-        fn = lambda epoch: 1.0 - epoch / epochs  # noqa: E731
-    elif lr_schedule == "cosine":
-        fn = lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / epochs))  # noqa: E731
-    elif callable(lr_schedule):
-        fn = lr_schedule
-    else:
-        raise ValueError(f"lr_schedule must be 'constant', 'linear', 'cosine' or a callable, got {lr_schedule!r}")
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+# the RBM's use of the common loop
 
 
 def fit_rbm(
@@ -425,11 +398,13 @@ def fit_rbm(
     lr_schedule: str | Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
     checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
     resume: bool = True,
     progress: bool = True,
     eval_fn: Callable[[RBM], dict] | None = None,
 ) -> list[dict]:
-    """Trains ``rbm`` on ``data`` (a ``[n, n_visible]`` tensor, a ``Dataset`` or a ``DataLoader``).
+    """Trains ``rbm`` on ``data`` (a ``[n, n_visible]`` tensor, a ``Dataset`` or a ``DataLoader``)
+    with :func:`cd_step` in the common loop, :func:`dgm_fast.train.fit`.
 
     ``method``: ``"cd"``, ``"pcd"``, ``"fpcd"``, ``"pt"`` or a method object (``CD``, ``PCD``,
     ``FPCD``, ``PT``), with ``k`` sweeps per update and ``n_chains`` persistent chains (default:
@@ -440,14 +415,17 @@ def fit_rbm(
     of the epoch (a ``LambdaLR`` factor).
 
     With ``checkpoint``, the whole state (model, optimizer, schedule, chains, fast weights, RNG,
-    history) is written atomically after every epoch, and a run started again with the same
-    path resumes after the last completed epoch and ends exactly where an uninterrupted run would.
+    position, history) is written atomically after every epoch (and every ``checkpoint_every``
+    updates), and a run started again with the same path resumes where the last checkpoint left
+    it and ends exactly where an uninterrupted run would. ``RBM.load(checkpoint)`` reads the model
+    alone back.
 
-    Returns the history: one dict per epoch with ``epoch``, ``lr``, ``reconstruction_error``
-    (on up to 1,000 training rows) and whatever ``eval_fn(rbm)`` returns.
+    Returns the history: one dict per epoch with ``epoch``, ``updates``, ``lr``,
+    ``reconstruction_error`` (on up to 1,000 rows of the first batch this call trained on) and
+    whatever ``eval_fn(rbm)`` returns.
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"fit_rbm: epochs must be >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    if isinstance(data, torch.Tensor) and data.dim() != 2:
+        raise ValueError(f"fit_rbm: data must be [n_samples, n_visible], got {list(data.shape)}")
     if generator is None:  # drawn from torch's default generator, so torch.manual_seed governs it
         seed = int(torch.randint(2**62, (1,)).item())
         generator = torch.Generator(device=rbm.weight.device).manual_seed(seed)
@@ -460,68 +438,29 @@ def fit_rbm(
     if matmul_dtype is not None:
         method.matmul_dtype = matmul_dtype
     optimizer = optimizer or torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum)
-    scheduler = _schedule(optimizer, lr_schedule, epochs)
     sparsity = Sparsity(sparsity_target, sparsity_cost) if sparsity_target is not None else None
-    loader = _loader(data, batch_size, shuffle_gen)
     device, dtype = rbm.weight.device, rbm.weight.dtype
-    history: list[dict] = []
-    start_epoch = 0
+    eval_rows: list[torch.Tensor] = []
 
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint)
-        rbm.load_state_dict(state["rbm"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        method.load_state_dict(_to_device(state["method"], device))
-        if sparsity is not None and state["sparsity_q"] is not None:
-            sparsity.q = state["sparsity_q"].to(device)
-        generator.set_state(state["generator"])
-        shuffle_gen.set_state(state["shuffle_generator"])
-        history, start_epoch = state["history"], state["epoch"]
+    def step(batch) -> None:
+        v = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=device, dtype=dtype)
+        cd_step(rbm, v, optimizer, method, weight_decay=weight_decay, sparsity=sparsity, generator=generator)
+        if not eval_rows:
+            eval_rows.append(v)
 
-    eval_rows = None
-    bar = _progress(range(start_epoch, epochs), progress, total=epochs, initial=start_epoch)
-    for epoch in bar:
-        for batch in loader:
-            v = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=device, dtype=dtype)
-            cd_step(rbm, v, optimizer, method, weight_decay=weight_decay, sparsity=sparsity, generator=generator)
-            if eval_rows is None:
-                eval_rows = v
-        if scheduler is not None:
-            scheduler.step()
-        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-        if eval_rows is not None:
+    def evaluate() -> dict:
+        record = {}
+        if eval_rows:
             from ...evaluate.reconstruction import reconstruction_error
 
-            record["reconstruction_error"] = float(reconstruction_error(rbm, eval_rows[:1000]))
+            record["reconstruction_error"] = float(reconstruction_error(rbm, eval_rows[0][:1000]))
         if eval_fn is not None:
             record.update(eval_fn(rbm))
-        history.append(record)
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in record.items() if k != "epoch"})
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {
-                "rbm": rbm.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": None if scheduler is None else scheduler.state_dict(),
-                "method": method.state_dict(), "sparsity_q": None if sparsity is None else sparsity.q,
-                "generator": generator.get_state(), "shuffle_generator": shuffle_gen.get_state(),
-                "history": history, "epoch": epoch + 1,
-            })
-    return history
+        return record
 
-
-def _to_device(obj, device):
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {key: _to_device(value, device) for key, value in obj.items()}
-    return obj
-
-
-def _progress(iterable, enabled: bool, **kwargs):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc="epochs", **kwargs)
+    state = {"method": method} if sparsity is None else {"method": method, "sparsity": sparsity}
+    return fit(step, data, model=rbm, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+               lr_schedule=lr_schedule, state=state, generators={"generator": generator},
+               shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
+               checkpoint_every=checkpoint_every, resume=resume, extra=rbm.checkpoint_header(),
+               progress=progress)

@@ -1,0 +1,284 @@
+"""The one training loop of every model: :func:`fit`.
+
+A model plugs in by giving its update step, a function of one batch; everything around it is
+here: batching (tensors, Datasets, DataLoaders, streaming IterableDatasets), epochs or a number
+of updates, learning-rate schedules, a tqdm progress bar, an evaluation hook with a metrics
+history, and atomic checkpoints that hold everything a bit-exact resume needs (the model, the
+optimizer, the schedule, the algorithm's state such as persistent chains or fast weights, every
+random generator, and the position inside the epoch).
+
+Distributed training (the large-scale pretraining issue) will plug into two places marked
+below: the step, where gradients or update statistics are all-reduced, and :func:`_is_writer`,
+which lets rank 0 alone write files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+
+from .checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["Stateful", "fit", "make_loader", "make_schedule"]
+
+CHECKPOINT_FORMAT = 1
+
+
+class Stateful(Protocol):
+    """What :func:`fit` checkpoints besides the model and optimizer: anything with
+    ``state_dict()`` and ``load_state_dict(state)`` (a training method's persistent chains, a
+    sparsity target's running means, an LR scheduler)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch.Generator | None = None,
+                name: str = "fit") -> DataLoader:
+    """``data`` as a DataLoader: a DataLoader is used as it is; a tensor (rows are examples) or a
+    Dataset is batched, shuffled with ``generator`` (a CPU generator, which the checkpoints
+    save). Tensors are checked for emptiness and NaN/Inf here, once, rather than per batch."""
+    if isinstance(data, DataLoader):
+        return data
+    if batch_size < 1:
+        raise ValueError(f"{name}: batch_size must be >= 1, got {batch_size}")
+    if isinstance(data, torch.Tensor):
+        if data.dim() == 0 or data.shape[0] == 0:
+            raise ValueError(f"{name}: data is empty (shape {list(data.shape)})")
+        if data.is_floating_point() and not torch.isfinite(data).all():
+            raise ValueError(f"{name}: data contains NaN or Inf")
+        data = TensorDataset(data)
+    if not isinstance(data, Dataset):
+        raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
+    if isinstance(data, IterableDataset):  # a stream: it decides its own order
+        return DataLoader(data, batch_size=batch_size)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, lr_schedule, epochs: int | None):
+    """A per-epoch ``LambdaLR`` from ``"constant"`` (None), ``"linear"`` or ``"cosine"`` (both
+    reach 0 after ``epochs``) or a function of the epoch (the factor), or None."""
+    if lr_schedule is None or lr_schedule == "constant":
+        return None
+    if lr_schedule in ("linear", "cosine") and not epochs:
+        raise ValueError(f"lr_schedule={lr_schedule!r} needs the number of epochs")
+    if lr_schedule == "linear":
+        fn = lambda epoch: 1.0 - epoch / epochs  # noqa: E731
+    elif lr_schedule == "cosine":
+        fn = lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / epochs))  # noqa: E731
+    elif callable(lr_schedule):
+        fn = lr_schedule
+    else:
+        raise ValueError(f"lr_schedule must be 'constant', 'linear', 'cosine' or a callable, got {lr_schedule!r}")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+
+
+@dataclass
+class _Position:
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # updates done in the current epoch
+    updates: int = 0  # updates in all
+    epoch_start_rng: Any = None  # the shuffle generator's state when the current epoch began
+    history: list = field(default_factory=list)
+    sums: dict = field(default_factory=dict)  # the current epoch's step metrics, summed
+    counted: int = 0  # steps that returned metrics in the current epoch
+
+
+def _is_writer() -> bool:
+    """Whether this process writes checkpoints (rank 0 under torch.distributed, else always)."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _to_device(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {key: _to_device(value, device) for key, value in obj.items()}
+    return obj
+
+
+def _model_device(model: torch.nn.Module | None) -> torch.device:
+    for tensor in (model.parameters() if model is not None else ()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def fit(
+    step: Callable[[Any], Mapping[str, float] | None],
+    data,
+    *,
+    model: torch.nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+    batch_size: int = 100,
+    shuffle: bool = True,
+    lr_schedule: str | Callable[[int], float] | None = None,
+    state: Mapping[str, Stateful] | None = None,
+    generators: Mapping[str, torch.Generator] | None = None,
+    shuffle_generator: torch.Generator | None = None,
+    eval_fn: Callable[[], Mapping[str, float]] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    extra: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    desc: str = "epochs",
+) -> list[dict]:
+    """Runs ``step(batch)`` over ``data`` for ``epochs`` epochs or ``steps`` updates.
+
+    Args:
+        step: one update from one batch (what the DataLoader yields), e.g. a CD step; it may
+            return metrics, which are averaged over the epoch into the history.
+        data: a tensor (rows are examples), a Dataset, an IterableDataset (streamed; no
+            shuffling) or a DataLoader (used as it is).
+        model, optimizer: checkpointed (``state_dict``). The optimizer's first group's ``lr``
+            goes into the history.
+        epochs / steps: how long to train, in passes over the data or in updates (one of them).
+        lr_schedule: ``"linear"``, ``"cosine"`` or a function of the epoch giving the factor of
+            the initial learning rate (a ``LambdaLR`` stepped after each epoch).
+        state: the algorithm's state objects, by name (persistent chains, fast weights,
+            running statistics), each with ``state_dict``/``load_state_dict``.
+        generators: the run's random generators, by name; their states are checkpointed.
+        shuffle_generator: the CPU generator the batches are shuffled with (default: a new one
+            seeded from torch's default generator).
+        eval_fn: called after each epoch; what it returns goes into the history.
+        checkpoint: a path. After every epoch (and every ``checkpoint_every`` updates) the whole
+            state is written there atomically; a run started again with the same path resumes
+            where it stopped and ends exactly as an uninterrupted run would.
+        extra: anything else worth keeping in the checkpoint (e.g. the model's constructor
+            arguments, so that the model can be rebuilt from the file alone).
+
+    Returns:
+        the history, one dict per epoch: ``epoch``, ``updates``, ``lr``, the step's mean
+        metrics and ``eval_fn``'s results.
+    """
+    if (epochs is None) == (steps is None):
+        raise ValueError(f"fit: give exactly one of epochs and steps, got epochs={epochs}, steps={steps}")
+    if (epochs is not None and epochs < 0) or (steps is not None and steps < 0):
+        raise ValueError(f"fit: epochs and steps must be >= 0, got {epochs} and {steps}")
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"fit: checkpoint_every must be >= 1, got {checkpoint_every}")
+    if shuffle_generator is None:
+        shuffle_generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
+    loader = make_loader(data, batch_size, shuffle=shuffle, generator=shuffle_generator)
+    # A user's DataLoader shuffles with its own generator (if any): that is the one to save.
+    order_generator = loader.generator if isinstance(data, DataLoader) else shuffle_generator
+    scheduler = make_schedule(optimizer, lr_schedule, epochs) if optimizer is not None else None
+    stateful: dict[str, Stateful] = dict(state or {})
+    if scheduler is not None:
+        stateful["scheduler"] = scheduler
+    generators = dict(generators or {})
+    device = _model_device(model)
+    pos = _Position()
+
+    def snapshot() -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": None if model is None else model.state_dict(),
+            "optimizer": None if optimizer is None else optimizer.state_dict(),
+            "state": {name: obj.state_dict() for name, obj in stateful.items()},
+            "generators": {name: g.get_state() for name, g in generators.items()},
+            "order_generator": None if order_generator is None else order_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": pos.epoch, "batch": pos.batch, "updates": pos.updates,
+            "epoch_start_rng": pos.epoch_start_rng, "history": pos.history,
+            "metric_sums": pos.sums, "metric_count": pos.counted,
+            **dict(extra or {}),
+        }
+
+    def write() -> None:
+        if checkpoint is not None and _is_writer():
+            save_checkpoint(checkpoint, snapshot())
+
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        saved = load_checkpoint(checkpoint)
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            raise RuntimeError(f"{checkpoint} is not a checkpoint of this version of dgm_fast.train.fit "
+                               f"(format {saved.get('format')!r}); delete it to start over, or pass resume=False")
+        if model is not None:
+            model.load_state_dict(saved["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(saved["optimizer"])
+        for name, obj in stateful.items():
+            if name in saved["state"]:
+                obj.load_state_dict(_to_device(saved["state"][name], device))
+        for name, g in generators.items():
+            g.set_state(saved["generators"][name])
+        if order_generator is not None and saved["order_generator"] is not None:
+            order_generator.set_state(saved["order_generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        pos = _Position(saved["epoch"], saved["batch"], saved["updates"], saved["epoch_start_rng"], saved["history"],
+                        saved["metric_sums"], saved["metric_count"])
+        if pos.batch and order_generator is not None and pos.epoch_start_rng is not None:
+            # Mid-epoch: replay the epoch's shuffle, then skip the batches already trained on.
+            order_generator.set_state(pos.epoch_start_rng)
+
+    def done() -> bool:
+        return pos.epoch >= epochs if epochs is not None else pos.updates >= steps
+
+    total = epochs if epochs is not None else steps
+    bar = _progress(progress, total=total, initial=pos.epoch if epochs is not None else pos.updates,
+                    desc=desc if epochs is not None else "updates")
+    try:
+        while not done():
+            if pos.batch == 0:
+                pos.sums, pos.counted = {}, 0
+                if order_generator is not None:
+                    pos.epoch_start_rng = order_generator.get_state()
+            for index, batch in enumerate(loader):
+                if index < pos.batch:
+                    continue  # trained on before the checkpoint this run resumed from
+                if steps is not None and pos.updates >= steps:
+                    break
+                metrics = step(batch)  # distributed: gradients / statistics are reduced in here
+                pos.batch += 1
+                pos.updates += 1
+                if metrics:
+                    pos.counted += 1
+                    for key, value in metrics.items():
+                        pos.sums[key] = pos.sums.get(key, 0.0) + float(value)
+                if steps is not None and bar is not None:
+                    bar.update(1)
+                if checkpoint_every is not None and pos.updates % checkpoint_every == 0:
+                    write()
+            if pos.batch == 0:
+                raise ValueError("fit: the data yielded no batches")
+            pos.epoch += 1
+            pos.batch = 0
+            if scheduler is not None:
+                scheduler.step()
+            record: dict[str, Any] = {"epoch": pos.epoch, "updates": pos.updates}
+            if optimizer is not None:
+                record["lr"] = optimizer.param_groups[0]["lr"]
+            record.update({key: value / pos.counted for key, value in pos.sums.items()})
+            if eval_fn is not None:
+                record.update(eval_fn())
+            pos.history.append(record)
+            if bar is not None:
+                if epochs is not None:
+                    bar.update(1)
+                bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in record.items()
+                                 if k not in ("epoch", "updates")})
+            write()
+    finally:
+        if bar is not None:
+            bar.close()
+    return pos.history
+
+
+def _progress(enabled: bool, **kwargs):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(**kwargs)
