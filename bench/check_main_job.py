@@ -66,8 +66,9 @@ def main() -> int:
     if seconds is not None:
         print(f"training and sampling: {seconds:.1f} s on {torch.get_num_threads()} threads")
     last = history[-1]
-    tail = [round(r.get("exact_log_likelihood", float("nan")), 3) for r in history[-5:]]
-    print(f"final exact train log-likelihood {last.get('exact_log_likelihood', float('nan')):.3f} nats; last 5 epochs: {tail}")
+    key = "exact_log_likelihood" if "exact_log_likelihood" in last else "ais_log_likelihood"
+    tail = [(r["epoch"], round(r[key], 3)) for r in history if key in r][-5:]
+    print(f"train log-likelihood ({key}), last 5 evaluations (epoch, nats): {tail}")
     print(f"classifier accuracy on the training digits: {classifier.score(data.numpy(), labels.numpy()):.3f}")
     print(f"{confident.sum()} of {args.n} samples classified with confidence >= {args.confidence}")
     print("class:   " + " ".join(f"{c:>5d}" for c in range(10)))

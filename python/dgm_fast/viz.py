@@ -51,7 +51,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1, pad_
 
 
 def save_image_grid(path: str | os.PathLike, images: torch.Tensor, *, nrow: int | None = None,
-                    title: str | None = None, pixel_inches: float = 0.06, dpi: int = 100) -> None:
+                    title: str | None = None, pixel_inches: float = 0.08, dpi: int = 100) -> None:
     """Writes ``[N, H, W]`` grey images with values in [0, 1] (0 black, 1 white) as one PNG grid,
     each pixel a sharp square, with an optional title."""
     images = images.detach().float().cpu()
@@ -77,31 +77,38 @@ def save_curves(path: str | os.PathLike, history: Sequence[Mapping], panels: Seq
     x axis (``history[i][x]``).
 
     Each panel is ``{"ylabel": ..., "series": {legend label: history key}}``, optionally with
-    ``"yscale": "log"``; a series whose key no record holds is left out, a panel with no series
-    too. Missing or non-finite values leave gaps.
+    ``"bands": {legend label: (lower key, upper key)}`` (shaded, e.g. an estimate's +-3 sigma) and
+    ``"yscale": "log"``. A series is drawn at the records that hold its key (an evaluation every
+    few epochs is one line through its points); one that no record holds is left out, and a panel
+    with nothing to draw too. Non-finite values leave gaps.
     """
-    xs = [record[x] for record in history]
 
-    def values(key):
-        return [float(r[key]) if key in r and r[key] is not None else math.nan for r in history]
+    def points(*keys):
+        rows = [r for r in history if all(k in r and r[k] is not None for k in keys)]
+        return [r[x] for r in rows], *([float(r[k]) for r in rows] for k in keys)
 
     drawn = []
     for panel in panels:
-        series = {label: values(key) for label, key in panel["series"].items() if any(key in r for r in history)}
-        if series:
-            drawn.append((panel, series))
+        series = {label: points(key) for label, key in panel["series"].items()}
+        series = {label: xy for label, xy in series.items() if xy[0]}
+        bands = {label: points(lo, hi) for label, (lo, hi) in panel.get("bands", {}).items()}
+        bands = {label: xyz for label, xyz in bands.items() if xyz[0]}
+        if series or bands:
+            drawn.append((panel, series, bands))
     if not drawn:
         raise ValueError("save_curves: none of the panels' series is in the history")
     fig = _figure(figsize=(6.4, 1.2 + 2.2 * len(drawn)), dpi=120, layout="constrained")
     axes = fig.subplots(len(drawn), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (panel, series) in zip(axes, drawn):
-        for label, ys in series.items():
+    for ax, (panel, series, bands) in zip(axes, drawn):
+        for label, (xs, lo, hi) in bands.items():
+            ax.fill_between(xs, lo, hi, alpha=0.25, linewidth=0, label=label)
+        for label, (xs, ys) in series.items():
             ax.plot(xs, ys, marker="o" if len(xs) <= 40 else None, markersize=3, linewidth=1.6, label=label)
         ax.set_ylabel(panel["ylabel"])
         if panel.get("yscale"):
             ax.set_yscale(panel["yscale"])
         ax.grid(True, alpha=0.3)
-        if len(series) > 1 or panel.get("legend"):
+        if len(series) + len(bands) > 1:
             ax.legend(frameon=False)
     axes[-1].set_xlabel(xlabel)
     if title:

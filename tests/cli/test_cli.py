@@ -20,7 +20,7 @@ from dgm_fast.viz import image_grid, save_curves, save_image_grid  # noqa: E402
 def run_cli(*args, check=True):
     proc = subprocess.run(
         [sys.executable, "-m", "dgm_fast", "train", "rbm", "--quiet", "--hidden", "8", "--k", "1", "--momentum", "0.9",
-         "--lr-decay", "0", *map(str, args)],
+         "--lr-decay", "0", "--eval-every", "1", *map(str, args)],
         capture_output=True, text=True, timeout=120,
     )
     if check:
@@ -78,10 +78,23 @@ def test_rerun_resumes(trained):
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 5
 
 
+def test_larger_models_are_measured_by_ais_and_reverse_ais(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "dgm_fast", "train", "rbm", "--quiet", "--hidden", "24", "--epochs", "2",
+         "--eval-every", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    first, last = history(tmp_path)
+    assert "ais_log_likelihood" not in first  # measured every --eval-every epochs and at the end
+    assert last["ais_log_likelihood_low"] <= last["ais_log_likelihood"] <= last["ais_log_likelihood_high"]
+    # the two estimators bracket the truth from either side; on a model this small they nearly agree
+    assert abs(last["ais_log_likelihood"] - last["reverse_ais_log_likelihood"]) < 0.5
+    assert "(AIS)" in proc.stdout and "(reverse AIS)" in proc.stdout
+
+
 def test_restart_and_changed_options(tmp_path):
     run_cli("--out", tmp_path, "--epochs", 2)
     proc = run_cli("--out", tmp_path, "--epochs", 3, "--lr", 0.01, check=False)
-    assert proc.returncode == 2 and "--lr 0.05" in proc.stderr and "--restart" in proc.stderr
+    assert proc.returncode == 2 and "--lr 0.02, not --lr 0.01" in proc.stderr and "--restart" in proc.stderr
     run_cli("--out", tmp_path, "--epochs", 1, "--lr", 0.01, "--restart")
     assert [r["epoch"] for r in history(tmp_path)] == [1]
 

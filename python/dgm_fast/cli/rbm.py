@@ -11,7 +11,8 @@ import torch
 from ._common import fail
 
 
-_EXACT_MAX_HIDDEN = 20  # exact log-likelihood each epoch: 2^n_hidden states, cheap up to here
+_EXACT_MAX_HIDDEN = 20  # exact log-likelihood by enumerating 2^n_hidden states up to here; AIS above
+AIS_RUNS, AIS_BETAS = 100, 5000  # per evaluation: 100 runs through 5,000 evenly spaced temperatures
 # options that define a run: resuming with different ones would silently mix two runs
 _RUN_OPTIONS = ("hidden", "method", "k", "batch_size", "lr", "lr_decay", "momentum", "weight_decay", "seed",
                 "device")
@@ -24,23 +25,26 @@ def add_parser(train_sub) -> None:
         description="Trains a Bernoulli-Bernoulli RBM on scikit-learn's 1797 digits (8x8). The grey levels are "
         "binarized stochastically once, with torch.bernoulli and a generator seeded with --seed. Writes "
         "checkpoint.pt (after every epoch), samples.png, curve.png and history.json into --out; running the "
-        "same command again resumes from the checkpoint (a larger --epochs continues training). With "
-        f"--hidden <= {_EXACT_MAX_HIDDEN} the exact log-likelihood of the training data is computed after "
-        "every epoch by enumerating the hidden states, and plotted with the reconstruction error. "
-        "dgm_fast.RBM.load(OUT/checkpoint.pt) reads the trained model back.",
+        "same command again resumes from the checkpoint (a larger --epochs continues training). Every "
+        "--eval-every epochs the log-likelihood of the training data is measured: exactly, by enumerating the "
+        f"hidden states, with --hidden <= {_EXACT_MAX_HIDDEN}; else by AIS and reverse AIS, which bracket it "
+        f"({AIS_RUNS} runs, {AIS_BETAS} temperatures). curve.png plots it with the reconstruction error and the "
+        "learning rate. dgm_fast.RBM.load(OUT/checkpoint.pt) reads the trained model back.",
     )
-    p_rbm.add_argument("--hidden", type=int, default=20, help="hidden units (default: %(default)s)")
+    p_rbm.add_argument("--hidden", type=int, default=100, help="hidden units (default: %(default)s)")
     p_rbm.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd",
                        help="CD-k, persistent CD, fast-weights PCD or parallel tempering (default: %(default)s)")
     p_rbm.add_argument("--k", type=int, default=10, help="Gibbs sweeps per update (default: %(default)s)")
-    p_rbm.add_argument("--epochs", type=int, default=100, help="total epochs, resumed ones included (default: %(default)s)")
+    p_rbm.add_argument("--epochs", type=int, default=300, help="total epochs, resumed ones included (default: %(default)s)")
     p_rbm.add_argument("--batch-size", type=int, default=20, help="(default: %(default)s)")
-    p_rbm.add_argument("--lr", type=float, default=0.05, help="initial learning rate of SGD (default: %(default)s)")
-    p_rbm.add_argument("--lr-decay", type=float, default=20.0, metavar="EPOCHS",
+    p_rbm.add_argument("--lr", type=float, default=0.02, help="initial learning rate of SGD (default: %(default)s)")
+    p_rbm.add_argument("--lr-decay", type=float, default=100.0, metavar="EPOCHS",
                        help="the learning rate after epoch t is lr / (1 + t / EPOCHS), so that the model settles "
                        "instead of jittering; 0 keeps it constant (default: %(default)s)")
-    p_rbm.add_argument("--momentum", type=float, default=0.5, help="(default: %(default)s)")
+    p_rbm.add_argument("--momentum", type=float, default=0.9, help="(default: %(default)s)")
     p_rbm.add_argument("--weight-decay", type=float, default=1e-4, help="L2 penalty on the weights (default: %(default)s)")
+    p_rbm.add_argument("--eval-every", type=int, default=30, metavar="EPOCHS",
+                       help="measure the log-likelihood after every EPOCHS epochs and the last (default: %(default)s)")
     p_rbm.add_argument("--seed", type=int, default=0, help="seeds the binarization, the initial weights, training and sampling (default: %(default)s)")
     p_rbm.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default: %(default)s)")
     p_rbm.add_argument("--out", default="runs/rbm-digits", help="output directory (default: %(default)s)")
@@ -85,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
         return fail("--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels")
-    if args.epochs < 0 or args.batch_size < 1 or args.k < 1 or args.hidden < 1 or args.lr_decay < 0:
-        return fail("--epochs and --lr-decay must be >= 0 and --batch-size, --k, --hidden >= 1")
+    if args.epochs < 0 or args.batch_size < 1 or args.k < 1 or args.hidden < 1 or args.lr_decay < 0 or args.eval_every < 1:
+        return fail("--epochs and --lr-decay must be >= 0 and --batch-size, --k, --hidden, --eval-every >= 1")
     if not args.no_plots:
         try:
             import matplotlib  # noqa: F401
@@ -135,14 +139,25 @@ def run(args: argparse.Namespace) -> int:
     rbm.init_visible_bias_from_data(data)
     exact = args.hidden <= _EXACT_MAX_HIDDEN
 
-    def eval_fn(model) -> dict:
-        return {"exact_log_likelihood": float(evaluate.exact_log_likelihood(model, data))}
+    def eval_fn(model, epoch: int) -> dict:
+        if exact:
+            return {"exact_log_likelihood": float(evaluate.exact_log_likelihood(model, data))}
+        # A generator per epoch: the estimates do not depend on where a run was resumed.
+        gen = torch.Generator(device=args.device).manual_seed(args.seed * 1_000_003 + epoch)
+        betas = torch.linspace(0, 1, AIS_BETAS, dtype=torch.float64)
+        forward = evaluate.ais(model, AIS_RUNS, betas, data=data, generator=gen)
+        backward = evaluate.reverse_ais(model, AIS_RUNS, betas, data=data, generator=gen)
+        ll = lambda log_z: float(evaluate.log_likelihood(model, data, log_z))  # noqa: E731
+        # a larger log Z means a smaller likelihood: the +-3 sigma band of log Z, upside down
+        return {"ais_log_likelihood": ll(forward.log_z), "ais_log_likelihood_low": ll(forward.log_z_upper),
+                "ais_log_likelihood_high": ll(forward.log_z_lower), "ais_ess": forward.ess,
+                "reverse_ais_log_likelihood": ll(backward.log_z)}
 
     tau = args.lr_decay
     say(f"training an RBM ({data.shape[1]} Bernoulli visible, {args.hidden} Bernoulli hidden) with "
         f"{args.method.upper()}-{args.k} on {data.shape[0]} digits binarized with seed {args.seed}, "
         f"{args.epochs} epochs of batches of {args.batch_size} on {args.device}"
-        + ("; exact log-likelihood after each epoch" if exact else ""))
+        + f"; {'exact' if exact else 'AIS'} log-likelihood every {args.eval_every} epochs")
     start = time.perf_counter()
     try:
         history = fit_rbm(
@@ -150,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
             lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
             lr_schedule=(lambda epoch: 1.0 / (1.0 + epoch / tau)) if tau > 0 else None,
             generator=torch.Generator(device=args.device).manual_seed(args.seed),
-            checkpoint=ckpt, resume=True, progress=not args.quiet, eval_fn=eval_fn if exact else None,
+            checkpoint=ckpt, resume=True, progress=not args.quiet, eval_fn=eval_fn, eval_every=args.eval_every,
+            progress_keys=("lr", "reconstruction_error", "exact_log_likelihood", "ais_log_likelihood"),
         )
     except KeyboardInterrupt:
         print(f"\ninterrupted; {ckpt} holds the last completed epoch: run the same command to resume",
@@ -169,7 +185,10 @@ def run(args: argparse.Namespace) -> int:
                         title=f"RBM 64-{args.hidden}: 100 samples, {SAMPLE_STEPS} Gibbs sweeps from noise")
         if history:
             save_curves(curve_png, history, [
-                {"ylabel": "train log-likelihood\n(nats per image, exact)", "series": {"exact": "exact_log_likelihood"}},
+                {"ylabel": "train log-likelihood\n(nats per image)",
+                 "series": {"exact": "exact_log_likelihood", "AIS": "ais_log_likelihood",
+                            "reverse AIS": "reverse_ais_log_likelihood"},
+                 "bands": {"AIS \u00b13\u03c3": ("ais_log_likelihood_low", "ais_log_likelihood_high")}},
                 {"ylabel": "reconstruction error\n(mean squared, per pixel)", "series": {"recon": "reconstruction_error"}},
                 {"ylabel": "learning rate", "series": {"lr": "lr"}},
             ], title=f"RBM 64-{args.hidden} on digits, {args.method.upper()}-{args.k}")
@@ -184,14 +203,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         print(f"wrote {samples_png}: 100 samples, visible probabilities after {SAMPLE_STEPS} Gibbs sweeps from random states")
         if history:
-            print(f"wrote {curve_png}: " + ("exact log-likelihood, " if exact else "")
-                  + "reconstruction error and learning rate per epoch")
+            print(f"wrote {curve_png}: {'exact' if exact else 'AIS and reverse AIS'} log-likelihood, "
+                  "reconstruction error and learning rate")
     print(f"wrote {history_json}")
     if history:
         last = history[-1]
         line = f"epoch {last['epoch']}: reconstruction error {last['reconstruction_error']:.4f}"
-        if exact:
-            line += (f", exact train log-likelihood {last['exact_log_likelihood']:.3f} nats per image "
+        measured = [r for r in history if "exact_log_likelihood" in r or "ais_log_likelihood" in r]
+        if measured and exact:
+            line += (f", exact train log-likelihood {measured[-1]['exact_log_likelihood']:.3f} nats per image "
+                     f"(independent pixels: {baseline:.3f})")
+        elif measured:
+            m = measured[-1]
+            line += (f", train log-likelihood {m['ais_log_likelihood']:.3f} (AIS) / "
+                     f"{m['reverse_ais_log_likelihood']:.3f} (reverse AIS) nats per image "
                      f"(independent pixels: {baseline:.3f})")
         trained_now = len(history) - done
         if trained_now > 0:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -126,12 +126,13 @@ def fit(
     state: Mapping[str, Stateful] | None = None,
     generators: Mapping[str, torch.Generator] | None = None,
     shuffle_generator: torch.Generator | None = None,
-    eval_fn: Callable[[], Mapping[str, float]] | None = None,
+    eval_fn: Callable[[int], Mapping[str, float]] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = True,
     extra: Mapping[str, Any] | None = None,
     progress: bool = True,
+    progress_keys: Iterable[str] | None = None,
     desc: str = "epochs",
 ) -> list[dict]:
     """Runs ``step(batch)`` over ``data`` for ``epochs`` epochs or ``steps`` updates.
@@ -151,12 +152,15 @@ def fit(
         generators: the run's random generators, by name; their states are checkpointed.
         shuffle_generator: the CPU generator the batches are shuffled with (default: a new one
             seeded from torch's default generator).
-        eval_fn: called after each epoch; what it returns goes into the history.
+        eval_fn: ``eval_fn(epoch)``, called after each epoch (counted from 1); what it returns
+            goes into the history.
         checkpoint: a path. After every epoch (and every ``checkpoint_every`` updates) the whole
             state is written there atomically; a run started again with the same path resumes
             where it stopped and ends exactly as an uninterrupted run would.
         extra: anything else worth keeping in the checkpoint (e.g. the model's constructor
             arguments, so that the model can be rebuilt from the file alone).
+        progress_keys: the history keys the progress bar shows, with their latest values
+            (default: all).
 
     Returns:
         the history, one dict per epoch: ``epoch``, ``updates``, ``lr``, the step's mean
@@ -190,6 +194,7 @@ def fit(
             "generators": {name: g.get_state() for name, g in generators.items()},
             "order_generator": None if order_generator is None else order_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
             "epoch": pos.epoch, "batch": pos.batch, "updates": pos.updates,
             "epoch_start_rng": pos.epoch_start_rng, "history": pos.history,
             "metric_sums": pos.sums, "metric_count": pos.counted,
@@ -217,6 +222,8 @@ def fit(
         if order_generator is not None and saved["order_generator"] is not None:
             order_generator.set_state(saved["order_generator"])
         torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
         pos = _Position(saved["epoch"], saved["batch"], saved["updates"], saved["epoch_start_rng"], saved["history"],
                         saved["metric_sums"], saved["metric_count"])
         if pos.batch and order_generator is not None and pos.epoch_start_rng is not None:
@@ -227,6 +234,8 @@ def fit(
         return pos.epoch >= epochs if epochs is not None else pos.updates >= steps
 
     total = epochs if epochs is not None else steps
+    latest: dict[str, Any] = {}  # the newest value of every key, for the progress bar
+    shown = None if progress_keys is None else tuple(progress_keys)
     bar = _progress(progress, total=total, initial=pos.epoch if epochs is not None else pos.updates,
                     desc=desc if epochs is not None else "updates")
     try:
@@ -262,13 +271,14 @@ def fit(
                 record["lr"] = optimizer.param_groups[0]["lr"]
             record.update({key: value / pos.counted for key, value in pos.sums.items()})
             if eval_fn is not None:
-                record.update(eval_fn())
+                record.update(eval_fn(pos.epoch))
             pos.history.append(record)
             if bar is not None:
                 if epochs is not None:
                     bar.update(1)
-                bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in record.items()
-                                 if k not in ("epoch", "updates")})
+                latest.update(record)
+                bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in latest.items()
+                                 if k not in ("epoch", "updates") and (shown is None or k in shown)})
             write()
     finally:
         if bar is not None:

@@ -38,7 +38,7 @@ def test_training_raises_the_exact_likelihood(digits, method, options):
     history = train.fit_rbm(
         rbm, digits, method=method, epochs=15, batch_size=20, lr=0.05, momentum=0.5, n_chains=50,
         method_options=options, generator=torch.Generator().manual_seed(1), progress=False,
-        eval_fn=lambda r: {"log_likelihood": evaluate.exact_log_likelihood(r, digits).item()},
+        eval_fn=lambda r, epoch: {"log_likelihood": evaluate.exact_log_likelihood(r, digits).item()},
     )
     after = history[-1]["log_likelihood"]
     assert after > before + 1.5, (before, after)
@@ -55,7 +55,7 @@ def test_resume_from_checkpoint_reproduces_an_uninterrupted_run(digits, tmp_path
     ckpt = tmp_path / "run.pt"
     calls = []
 
-    def interrupt_in_epoch_3(rbm):  # runs after each epoch, before its checkpoint is written
+    def interrupt_in_epoch_3(rbm, epoch):  # runs after each epoch, before its checkpoint is written
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
@@ -156,6 +156,15 @@ def test_fit_accepts_a_dataloader(digits):
 def test_bad_data(digits, data, error, match):
     with pytest.raises(error, match=match):
         train.fit_rbm(small_rbm(digits), data, epochs=1, progress=False)
+
+
+def test_eval_every(digits):
+    seen = []
+    history = train.fit_rbm(small_rbm(digits), digits[:200], epochs=5, eval_every=2, progress=False,
+                            eval_fn=lambda rbm, epoch: seen.append(epoch) or {"evaluated": epoch})
+    assert seen == [2, 4, 5]  # every second epoch, and the last
+    assert [h.get("evaluated") for h in history] == [None, 2, None, 4, 5]
+    assert all("reconstruction_error" in h for h in history)  # the cheap measure every epoch
 
 
 def test_unknown_method(digits):

@@ -401,7 +401,9 @@ def fit_rbm(
     checkpoint_every: int | None = None,
     resume: bool = True,
     progress: bool = True,
-    eval_fn: Callable[[RBM], dict] | None = None,
+    eval_fn: Callable[[RBM, int], dict] | None = None,
+    eval_every: int = 1,
+    progress_keys: Iterable[str] | None = None,
 ) -> list[dict]:
     """Trains ``rbm`` on ``data`` (a ``[n, n_visible]`` tensor, a ``Dataset`` or a ``DataLoader``)
     with :func:`cd_step` in the common loop, :func:`dgm_fast.train.fit`.
@@ -422,7 +424,8 @@ def fit_rbm(
 
     Returns the history: one dict per epoch with ``epoch``, ``updates``, ``lr``,
     ``reconstruction_error`` (on up to 1,000 rows of the first batch this call trained on) and
-    whatever ``eval_fn(rbm)`` returns.
+    whatever ``eval_fn(rbm, epoch)`` returns, called after every ``eval_every``-th epoch and the
+    last one. ``progress_keys``: the history keys the progress bar shows (default: all).
     """
     if isinstance(data, torch.Tensor) and data.dim() != 2:
         raise ValueError(f"fit_rbm: data must be [n_samples, n_visible], got {list(data.shape)}")
@@ -448,14 +451,17 @@ def fit_rbm(
         if not eval_rows:
             eval_rows.append(v)
 
-    def evaluate() -> dict:
+    if eval_every < 1:
+        raise ValueError(f"fit_rbm: eval_every must be >= 1, got {eval_every}")
+
+    def evaluate(epoch: int) -> dict:
         record = {}
         if eval_rows:
             from ...evaluate.reconstruction import reconstruction_error
 
             record["reconstruction_error"] = float(reconstruction_error(rbm, eval_rows[0][:1000]))
-        if eval_fn is not None:
-            record.update(eval_fn(rbm))
+        if eval_fn is not None and (epoch % eval_every == 0 or epoch == epochs):
+            record.update(eval_fn(rbm, epoch))
         return record
 
     state = {"method": method} if sparsity is None else {"method": method, "sparsity": sparsity}
@@ -463,4 +469,4 @@ def fit_rbm(
                lr_schedule=lr_schedule, state=state, generators={"generator": generator},
                shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, resume=resume, extra=rbm.checkpoint_header(),
-               progress=progress)
+               progress=progress, progress_keys=progress_keys)
