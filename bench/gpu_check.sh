@@ -148,7 +148,6 @@ declare -A BENCH_ARGS=(
   [bench_elbo]="--min-run-time 0.2"
   [bench_rbm]="--min-run-time 0.2 --rounds 1 --no-compile --no-sklearn --no-learnergy --gibbs-steps 20 \
 --sizes 100x784x500 1024x784x4096"
-  [bench_gan_mmd]="--min-run-time 0.2 --no-compile --scale-sizes 4096,16384 --max-n 16384"
   [bench_gan]="--min-run-time 0.2 --no-compile"
   [bench_mmd]="--min-run-time 0.2 --no-compile --scale-sizes 4096,16384 --max-n 16384"
   [bench_ais]="--betas 500 --runs 100"

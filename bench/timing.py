@@ -16,6 +16,17 @@ def time_fn(fn, args, min_run_time: float, warmup: int = 1) -> float:
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
+def fwd_bwd(loss_fn):
+    """``loss_fn`` followed by the gradient of its output (or of the sum of its outputs) with
+    respect to every input: what a training step spends on a loss."""
+    def run(*tensors):
+        out = loss_fn(*tensors)
+        loss = out if isinstance(out, torch.Tensor) else sum(out)
+        return torch.autograd.grad(loss, tensors)
+
+    return run
+
+
 def graphed(fn, args):
     """``fn`` captured in a CUDA graph; the returned callable replays it."""
     stream = torch.cuda.Stream()

@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from dgm_fast import train
+from dgm_fast.cli.rbm import draw_samples
 from dgm_fast.data import load_digits
 from dgm_fast.models.rbm import RBM, fit_rbm
 from dgm_fast.models.rbm import train as rbm_train
@@ -115,6 +116,7 @@ def test_rbm_pcd_resume_mid_epoch_is_bit_exact(digits, tmp_path, monkeypatch):
     # the model alone, as a user loads it for sampling
     loaded = RBM.load(ckpt)
     assert torch.equal(loaded.weight, straight.weight) and loaded.n_hidden == 12
+    assert torch.equal(draw_samples(loaded, 16, seed=7), draw_samples(straight, 16, seed=7))  # same seed, same samples
 
 
 def test_a_number_of_updates_instead_of_epochs(digits):

@@ -1,15 +1,13 @@
-"""Benchmark of the fused GAN losses and the tiled MMD against plain PyTorch.
+"""Benchmark of the tiled MMD against plain PyTorch.
 
-    python bench/bench_gan_mmd.py                  # CPU
-    python bench/bench_gan_mmd.py --device cuda
+    python bench/bench_mmd.py                  # CPU
+    python bench/bench_mmd.py --device cuda
 
 Tables (medians of torch.utils.benchmark's blocked_autorange, forward + backward unless said):
-  1. gan_losses at batch 65,536 (real and fake), each kind: dgm_fast vs the plain-PyTorch
-     softplus form in eager mode and compiled by inductor.
-  2. mmd at N = M = 4096, D = 784, 6 bandwidths: dgm_fast vs the plain-PyTorch reference (whole
+  1. mmd at N = M = 4096, D = 784, 6 bandwidths: dgm_fast vs the plain-PyTorch reference (whole
      N x N kernel matrices) eager and compiled, and vs the time of the matrix products alone
      (forward: x x^T, y y^T, x y^T; backward adds the four [N, N] x [N, D] products).
-  3. mmd scaling and peak memory (each size in a fresh subprocess, one forward + backward timed,
+  2. mmd scaling and peak memory (each size in a fresh subprocess, one forward + backward timed,
      peak RSS growth from VmHWM in /proc/self/status): dgm_fast at --scale-sizes; the plain reference only
      where its estimated forward + backward footprint fits in --reference-limit-gb, otherwise its
      requirement is computed and printed instead of run. Sizes above --max-n are not run; their
@@ -25,56 +23,11 @@ import sys
 import textwrap
 
 import torch
-import torch.nn.functional as F
 
 from dgm_fast import losses, reference
-from timing import print_header, time_fn
+from timing import fwd_bwd, print_header, time_fn
 
 BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-
-
-def _fwd_bwd(loss_fn):
-    def run(*tensors):
-        out = loss_fn(*tensors)
-        loss = out if isinstance(out, torch.Tensor) else sum(out)
-        return torch.autograd.grad(loss, tensors)
-
-    return run
-
-
-def eager_gan(kind):
-    def f(r, fk):  # what a PyTorch user writes: the stable softplus form, in the input dtype
-        d = F.softplus(-r).mean() + F.softplus(fk).mean()
-        if kind == "minimax":
-            g = -F.softplus(fk).mean()
-        elif kind == "non_saturating":
-            g = F.softplus(-fk).mean()
-        else:
-            g = F.softplus(-fk).mean() + F.softplus(r).mean()
-        return d, g
-
-    return f
-
-
-def gan_table(device, min_run_time, compile_):
-    print("### gan_losses, forward + backward of both losses, batch 65,536 real + 65,536 fake, float32\n")
-    print("| kind | dgm_fast (µs) | eager (µs) | torch.compile (µs) | eager / dgm_fast | compile / dgm_fast |")
-    print("|---|---|---|---|---|---|")
-    n = 65536
-    r = (torch.randn(n, device=device) * 3).requires_grad_()
-    f = (torch.randn(n, device=device) * 3).requires_grad_()
-    for kind in losses.GAN_KINDS:
-        ours = _fwd_bwd(lambda a, b, k=kind: losses.gan_losses(a, b, k))
-        eager = _fwd_bwd(eager_gan(kind))
-        t_ours = time_fn(ours, (r, f), min_run_time)
-        t_eager = time_fn(eager, (r, f), min_run_time)
-        t_comp = float("nan")
-        if compile_:
-            comp = _fwd_bwd(torch.compile(eager_gan(kind)))
-            t_comp = time_fn(comp, (r, f), min_run_time, warmup=2)
-        print(f"| {kind} | {t_ours * 1e6:,.1f} | {t_eager * 1e6:,.1f} | {t_comp * 1e6:,.1f} | "
-              f"{t_eager / t_ours:.2f}× | {t_comp / t_ours:.2f}× |", flush=True)
-    print()
 
 
 def mmd_table(device, min_run_time, compile_):
@@ -99,9 +52,9 @@ def mmd_table(device, min_run_time, compile_):
                      time_fn(ref_f, (xd, yd), min_run_time),
                      time_fn(torch.compile(ref_f), (xd, yd), min_run_time, warmup=2) if compile_ else float("nan"),
                      time_fn(products_fwd, (), min_run_time)))
-    rows.append(("forward + backward", time_fn(_fwd_bwd(ours_f), (x, y), min_run_time),
-                 time_fn(_fwd_bwd(ref_f), (x, y), min_run_time),
-                 time_fn(_fwd_bwd(torch.compile(ref_f)), (x, y), min_run_time, warmup=2) if compile_ else float("nan"),
+    rows.append(("forward + backward", time_fn(fwd_bwd(ours_f), (x, y), min_run_time),
+                 time_fn(fwd_bwd(ref_f), (x, y), min_run_time),
+                 time_fn(fwd_bwd(torch.compile(ref_f)), (x, y), min_run_time, warmup=2) if compile_ else float("nan"),
                  time_fn(products_fwd_bwd, (), min_run_time)))
     print("| pass | dgm_fast (ms) | eager reference (ms) | torch.compile reference (ms) | "
           "matrix products alone (ms) | eager / dgm_fast | compile / dgm_fast | dgm_fast / products |")
@@ -203,16 +156,14 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--tables", default="gan,mmd,scaling")
+    parser.add_argument("--tables", default="mmd,scaling")
     parser.add_argument("--scale-sizes", default="4096,8192,16384,65536")
-    parser.add_argument("--max-n", type=int, default=16384, help="largest N run for dgm_fast in table 3")
+    parser.add_argument("--max-n", type=int, default=16384, help="largest N run for dgm_fast in table 2")
     parser.add_argument("--reference-limit-gb", type=float, default=6.0)
     args = parser.parse_args()
     device = torch.device(args.device)
     print_header(device)
     tables = args.tables.split(",")
-    if "gan" in tables:
-        gan_table(device, args.min_run_time, not args.no_compile)
     if "mmd" in tables:
         mmd_table(device, args.min_run_time, not args.no_compile)
     if "scaling" in tables:
