@@ -23,9 +23,16 @@
 // matmul_dtype (bfloat16 or float16) runs the products in that precision against a rounded copy
 // of the float32 master weights, accumulating in float32; biases, activations and sampling stay
 // in the parameters' dtype. Off by default; bench/RESULTS.md measures its effect on the gradient.
+#include <cmath>
+#include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
@@ -92,14 +99,41 @@ void check_rbm_args(const Tensor& v, const Tensor& weight, const Tensor& visible
     TORCH_CHECK(t->device() == v.device(), op, ": parameters are on ", t->device(),
                 " but v is on ", v.device());
   }
-  if (log_std.has_value()) {
-    TORCH_CHECK_VALUE(log_std->dim() == 1 && log_std->size(0) == nv, op,
-                      ": visible_log_std must be [", nv, "], got ", log_std->sizes());
-  }
+  check_visible_log_std(log_std, nv, v, "v", op);
   if (beta.has_value()) {
     TORCH_CHECK_VALUE(beta->dim() == 1 && beta->size(0) == v.size(0), op,
                       ": beta must hold one inverse temperature per row, [", v.size(0),
                       "], got ", beta->sizes());
+    // A float64 beta on a float32 model would silently promote every output to float64.
+    TORCH_CHECK_TYPE(beta->scalar_type() == v.scalar_type(), op, ": beta has dtype ",
+                     beta->scalar_type(), " but v has ", v.scalar_type());
+    TORCH_CHECK(beta->device() == v.device(), op, ": beta is on ", beta->device(),
+                " but v is on ", v.device());
+  }
+}
+
+// Whether a and b may read or write the same bytes: the same storage and intersecting extents.
+// (ATen's get_overlap_status gives up, "too hard", on any expanded or strided tensor.)
+bool may_share_memory(const Tensor& a, const Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0 || !a.has_storage() || !b.has_storage()) return false;
+  if (!a.storage().is_alias_of(b.storage())) return false;
+  const auto extent = [](const Tensor& t) {  // [first, last] byte, from the offset and strides
+    int64_t lo = t.storage_offset(), hi = t.storage_offset();
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t reach = (t.size(d) - 1) * t.stride(d);
+      (reach < 0 ? lo : hi) += reach;
+    }
+    return std::pair<int64_t, int64_t>{lo * t.element_size(), (hi + 1) * t.element_size() - 1};
+  };
+  const auto [a0, a1] = extent(a);
+  const auto [b0, b1] = extent(b);
+  return a0 <= b1 && b0 <= a1;
+}
+
+void check_matmul_dtype(std::optional<at::ScalarType> matmul_dtype, const char* op) {
+  if (matmul_dtype.has_value()) {
+    TORCH_CHECK_VALUE(*matmul_dtype == at::kBFloat16 || *matmul_dtype == at::kHalf, op,
+                      ": matmul_dtype must be bfloat16 or float16, got ", *matmul_dtype);
   }
 }
 
@@ -172,10 +206,7 @@ std::tuple<Tensor, Tensor, Tensor> rbm_gibbs_chain(
   TORCH_CHECK_VALUE(steps >= 1, op, ": steps must be at least 1, got ", steps);
   TORCH_CHECK_VALUE(!units.gaussian_visible || visible_log_std.has_value(), op,
                     ": Gaussian visible units need visible_log_std");
-  if (matmul_dtype.has_value()) {
-    TORCH_CHECK_VALUE(*matmul_dtype == at::kBFloat16 || *matmul_dtype == at::kHalf, op,
-                      ": matmul_dtype must be bfloat16 or float16, got ", *matmul_dtype);
-  }
+  check_matmul_dtype(matmul_dtype, op);
   const Tensor mm_weight = matmul_dtype.has_value() ? weight.to(*matmul_dtype) : weight;
   Chain chain{mm_weight,    visible_bias, hidden_bias,  units, std::nullopt,
               std::nullopt, std::nullopt, std::nullopt, generator};
@@ -215,6 +246,9 @@ std::tuple<Tensor, Tensor, Tensor> rbm_cd_gradient(const Tensor& v_data,   // [B
                                                    std::optional<at::ScalarType> matmul_dtype) {
   constexpr const char* op = "rbm_cd_gradient";
   check_phase_statistics(v_data, h_data, v_model, h_model, weight, op);
+  check_finite_non_negative(weight_decay, "weight_decay", op);
+  check_matmul_dtype(matmul_dtype, op);
+  check_visible_log_std(visible_log_std, weight.size(0), weight, "weight", op);
   const double bd = static_cast<double>(v_data.size(0)), bm = static_cast<double>(v_model.size(0));
   Tensor vd = v_data, vm = v_model;
   std::optional<Tensor> inv_var;
@@ -262,6 +296,11 @@ std::tuple<Tensor, Tensor> rbm_ais(const Tensor& v0,                 // [R, V] r
   TORCH_CHECK_VALUE(base_visible_bias.sizes() == visible_bias.sizes(), op,
                     ": base_visible_bias must be [", weight.size(0), "], got ",
                     base_visible_bias.sizes());
+  TORCH_CHECK_TYPE(base_visible_bias.scalar_type() == v0.scalar_type(), op,
+                   ": base_visible_bias has dtype ", base_visible_bias.scalar_type(), " but v has ",
+                   v0.scalar_type());
+  TORCH_CHECK(base_visible_bias.device() == v0.device(), op, ": base_visible_bias is on ",
+              base_visible_bias.device(), " but v is on ", v0.device());
   TORCH_CHECK_VALUE(betas.size() >= 2, op, ": need at least two inverse temperatures");
   for (const double beta : betas) {
     TORCH_CHECK_VALUE(beta >= 0 && beta <= 1, op, ": inverse temperatures must lie in [0, 1], got ", beta);
@@ -337,7 +376,7 @@ void check_sgd_update_args(const Tensor& weight, const Tensor& visible_bias, con
                            const Tensor& weight_momentum, const Tensor& visible_momentum,
                            const Tensor& hidden_momentum, const Tensor& v_data, const Tensor& h_data,
                            const Tensor& v_model, const Tensor& h_model, double lr, double momentum,
-                           double weight_decay) {
+                           double weight_decay, const std::optional<Tensor>& visible_log_std) {
   constexpr const char* op = "rbm_sgd_update_";
   check_phase_statistics(v_data, h_data, v_model, h_model, weight, op);
   TORCH_CHECK_VALUE(visible_bias.dim() == 1 && visible_bias.size(0) == weight.size(0) &&
@@ -356,9 +395,51 @@ void check_sgd_update_args(const Tensor& weight, const Tensor& visible_bias, con
                      ": parameters must share a dtype, got ", param->scalar_type(), " and ",
                      weight.scalar_type());
   }
-  TORCH_CHECK_VALUE(lr >= 0 && momentum >= 0 && weight_decay >= 0, op,
-                    ": lr, momentum and weight_decay must be non-negative, got ", lr, ", ",
-                    momentum, ", ", weight_decay);
+  check_finite_non_negative(lr, "lr", op);
+  check_finite_non_negative(momentum, "momentum", op);
+  check_finite_non_negative(weight_decay, "weight_decay", op);
+  check_visible_log_std(visible_log_std, weight.size(0), weight, "weight", op);
+  if (weight.is_meta()) return;  // meta tensors have no memory to share
+  // The update writes six tensors while it reads the others: any overlap gives wrong values.
+  const std::pair<const Tensor*, const char*> written[] = {
+      {&weight, "weight"}, {&visible_bias, "visible_bias"}, {&hidden_bias, "hidden_bias"},
+      {&weight_momentum, "weight_momentum"}, {&visible_momentum, "visible_momentum"},
+      {&hidden_momentum, "hidden_momentum"}};
+  std::vector<std::pair<const Tensor*, const char*>> read = {
+      {&v_data, "v_data"}, {&h_data, "h_data"}, {&v_model, "v_model"}, {&h_model, "h_model"}};
+  if (visible_log_std.has_value()) read.push_back({&*visible_log_std, "visible_log_std"});
+  for (size_t i = 0; i < std::size(written); ++i) {
+    const auto& [t, name] = written[i];
+    TORCH_CHECK_VALUE(at::has_internal_overlap(*t) != at::MemOverlap::Yes, op, ": ", name,
+                      " has elements that share memory (an expanded tensor?); pass a tensor of its own");
+    for (size_t j = 0; j < i; ++j) {
+      TORCH_CHECK_VALUE(!may_share_memory(*t, *written[j].first),
+                        op, ": ", name, " and ", written[j].second,
+                        " share memory; each must be a tensor of its own");
+    }
+    for (const auto& [r, r_name] : read) {
+      TORCH_CHECK_VALUE(!may_share_memory(*t, *r), op, ": ",
+                        r_name, " and ", name, " share memory; the update would change ", r_name,
+                        " while it reads it (pass a copy)");
+    }
+  }
+}
+
+void check_visible_log_std(const std::optional<Tensor>& visible_log_std, int64_t n_visible,
+                           const Tensor& like, const char* like_name, const char* op) {
+  if (!visible_log_std.has_value()) return;
+  TORCH_CHECK_VALUE(visible_log_std->dim() == 1 && visible_log_std->size(0) == n_visible, op,
+                    ": visible_log_std must be [", n_visible, "], got ", visible_log_std->sizes());
+  TORCH_CHECK_TYPE(visible_log_std->scalar_type() == like.scalar_type(), op,
+                   ": visible_log_std has dtype ", visible_log_std->scalar_type(), " but ",
+                   like_name, " has ", like.scalar_type());
+  TORCH_CHECK(visible_log_std->device() == like.device(), op, ": visible_log_std is on ",
+              visible_log_std->device(), " but ", like_name, " is on ", like.device());
+}
+
+void check_finite_non_negative(double value, const char* name, const char* op) {
+  TORCH_CHECK_VALUE(std::isfinite(value) && value >= 0, op, ": ", name,
+                    " must be finite and non-negative, got ", value);
 }
 
 void rbm_sgd_update_generic(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
@@ -367,7 +448,8 @@ void rbm_sgd_update_generic(const Tensor& weight, const Tensor& visible_bias, co
                             const Tensor& v_model, const Tensor& h_model, double lr, double momentum,
                             double weight_decay, const std::optional<Tensor>& visible_log_std) {
   check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
-                        hidden_momentum, v_data, h_data, v_model, h_model, lr, momentum, weight_decay);
+                        hidden_momentum, v_data, h_data, v_model, h_model, lr, momentum, weight_decay,
+                        visible_log_std);
   const double bd = static_cast<double>(v_data.size(0)), bm = static_cast<double>(v_model.size(0));
   Tensor vd = v_data, vm = v_model;
   Tensor grad_visible = v_model.sum(0) / bm - v_data.sum(0) / bd;
@@ -423,6 +505,49 @@ TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
 // element-wise part into one pass.
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeExplicitAutograd, m) {
   m.impl("rbm_sgd_update_", &rbm_sgd_update_generic);
+}
+
+namespace {
+
+// The Autograd kernel of rbm_sgd_update_: what an in-place op owes autograd. A tensor that
+// requires grad may not be updated while grad mode is on (an optimizer steps under no_grad, and
+// cd_step passes .detach()ed parameters, which share the version counter). After the update,
+// every written tensor's version counter is bumped, so that a graph built from the old values
+// refuses to backpropagate instead of silently using the new ones.
+void rbm_sgd_update_autograd(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
+                             const Tensor& weight_momentum, const Tensor& visible_momentum,
+                             const Tensor& hidden_momentum, const Tensor& v_data, const Tensor& h_data,
+                             const Tensor& v_model, const Tensor& h_model, double lr, double momentum,
+                             double weight_decay, const std::optional<Tensor>& visible_log_std) {
+  const std::pair<const Tensor*, const char*> written[] = {
+      {&weight, "weight"}, {&visible_bias, "visible_bias"}, {&hidden_bias, "hidden_bias"},
+      {&weight_momentum, "weight_momentum"}, {&visible_momentum, "visible_momentum"},
+      {&hidden_momentum, "hidden_momentum"}};
+  if (at::GradMode::is_enabled()) {
+    for (const auto& [t, name] : written) {
+      TORCH_CHECK(!t->requires_grad(), "rbm_sgd_update_: ", name,
+                  " requires grad, and the update is not differentiable: pass its .detach() (it "
+                  "shares the version counter) or call under torch.no_grad(), as optimizers do");
+    }
+  }
+  {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    static const auto op =
+        c10::Dispatcher::singleton()
+            .findSchemaOrThrow("dgm_fast::rbm_sgd_update_", "")
+            .typed<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        double, double, double, const std::optional<Tensor>&)>();
+    op.call(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
+            v_data, h_data, v_model, h_model, lr, momentum, weight_decay, visible_log_std);
+  }
+  for (const auto& [t, name] : written) t->unsafeGetTensorImpl()->bump_version();
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(dgm_fast, Autograd, m) {
+  m.impl("rbm_sgd_update_", &rbm_sgd_update_autograd);
 }
 
 }  // namespace dgm_fast

@@ -79,7 +79,7 @@ void rbm_sgd_update_cpu(const at::Tensor& weight, const at::Tensor& visible_bias
   }
   check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
                         hidden_momentum, v_data, h_data, v_model, h_model, lr, momentum,
-                        weight_decay);
+                        weight_decay, visible_log_std);
   const int64_t bd = v_data.size(0), bm = v_model.size(0);
   const int64_t nv = weight.size(0), nh = weight.size(1);
   weight_momentum.addmm_(v_data.t(), h_data, /*beta=*/momentum, /*alpha=*/-1.0 / bd);

@@ -99,3 +99,99 @@ def test_sgd_update_op_checks_and_opcheck():
         ops.rbm.rbm_sgd_update_(*params, *buffers, vd, hd, vm, hm, lr=-1.0, momentum=0.5)
     with pytest.raises(ValueError, match="v_model must be"):
         ops.rbm.rbm_sgd_update_(*params, *buffers, vd, hd, vm[:, :3], hm, lr=0.1, momentum=0.5)
+
+
+# ---- bad input (the bad-input sweep's findings on the RBM ops) ---------------------------------
+
+
+def _sgd_args(nv=6, nh=4, seed=0):
+    params = [torch.randn(nv, nh, dtype=torch.float64), torch.randn(nv, dtype=torch.float64),
+              torch.randn(nh, dtype=torch.float64)]
+    buffers = [torch.zeros_like(p) for p in params]
+    return params, buffers, _phases(nv, nh, torch.float64, seed)
+
+
+def test_sgd_update_bumps_the_version_counters_as_in_place_ops_do():
+    # A loss formed before the update must refuse to backpropagate through the changed weights,
+    # as it does after torch.optim.SGD.step().
+    rbm = random_rbm(6, 4)
+    v = torch.bernoulli(torch.full((5, 6), 0.5, dtype=torch.float64))
+    reference_model = random_rbm(6, 4)  # the same, stepped by torch's own optimizer
+    torch_loss = reference_model.free_energy(v).mean() + (reference_model.weight ** 2).sum()
+    with torch.no_grad():
+        reference_model.weight.sub_(0.1)  # what SGD.step does to it: an in-place update
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch_loss.backward()
+
+    loss = rbm.free_energy(v).mean() + (rbm.weight ** 2).sum()  # the L2 term saves the weight
+    params = [rbm.weight, rbm.visible_bias, rbm.hidden_bias]
+    before = [p._version for p in params]
+    buffers = [torch.zeros_like(p) for p in params]
+    vd, hd, vm, hm = _phases(6, 4, torch.float64)
+    ops.rbm.rbm_sgd_update_(*(p.detach() for p in params), *buffers, vd, hd, vm, hm, lr=0.1, momentum=0.5)
+    assert all(p._version > b for p, b in zip(params, before))
+    assert all(b._version > 0 for b in buffers)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_sgd_update_refuses_parameters_that_require_grad():
+    rbm = random_rbm(6, 4)
+    buffers = [torch.zeros_like(p) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
+    vd, hd, vm, hm = _phases(6, 4, torch.float64)
+    with pytest.raises(RuntimeError, match=r"rbm_sgd_update_: weight requires grad.*detach\(\)"):
+        ops.rbm.rbm_sgd_update_(rbm.weight, rbm.visible_bias, rbm.hidden_bias, *buffers, vd, hd, vm, hm,
+                                lr=0.1, momentum=0.5)
+    with torch.no_grad():  # as an optimizer step does it
+        ops.rbm.rbm_sgd_update_(rbm.weight, rbm.visible_bias, rbm.hidden_bias, *buffers, vd, hd, vm, hm,
+                                lr=0.1, momentum=0.5)
+
+
+@pytest.mark.parametrize("case", ["buffer_is_weight", "data_is_a_bias_view", "two_buffers_share_memory"])
+def test_sgd_update_refuses_aliased_arguments(case):
+    (w, b, c), (mw, mb, mc), (vd, hd, vm, hm) = _sgd_args()
+    if case == "buffer_is_weight":
+        mw, match = w, "weight_momentum and weight share memory"
+    elif case == "data_is_a_bias_view":
+        vd, match = b.expand(8, 6), "v_data and visible_bias share memory"
+    else:
+        shared = torch.zeros(6 + 4, dtype=torch.float64)
+        mb, mc, match = shared[:6], shared[2:6], "hidden_momentum and visible_momentum share memory"
+    with pytest.raises(ValueError, match=match):
+        ops.rbm.rbm_sgd_update_(w, b, c, mw, mb, mc, vd, hd, vm, hm, lr=0.1, momentum=0.5)
+
+
+@pytest.mark.parametrize("name", ["lr", "momentum", "weight_decay"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0])
+def test_sgd_update_refuses_non_finite_or_negative_hyperparameters(name, value):
+    (w, b, c), (mw, mb, mc), (vd, hd, vm, hm) = _sgd_args()
+    kwargs = {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.0, name: value}
+    with pytest.raises(ValueError, match=f"{name} must be finite and non-negative"):
+        ops.rbm.rbm_sgd_update_(w, b, c, mw, mb, mc, vd, hd, vm, hm, **kwargs)
+
+
+def test_cd_gradient_checks_its_hyperparameters_as_the_chain_does():
+    w = torch.zeros(6, 4)
+    vd, hd, vm, hm = _phases(6, 4, torch.float32)
+    with pytest.raises(ValueError, match="matmul_dtype must be bfloat16 or float16, got Int"):
+        ops.rbm.rbm_cd_gradient(vd, hd, vm, hm, w, matmul_dtype=torch.int32)
+    for bad in (float("nan"), float("inf"), -0.1):
+        with pytest.raises(ValueError, match="weight_decay must be finite and non-negative"):
+            ops.rbm.rbm_cd_gradient(vd, hd, vm, hm, w, weight_decay=bad)
+    with pytest.raises(ValueError, match=r"visible_log_std must be \[6\]"):
+        ops.rbm.rbm_cd_gradient(vd, hd, vm, hm, w, visible_log_std=torch.zeros(5))
+    with pytest.raises(TypeError, match="visible_log_std has dtype Double but weight has Float"):
+        ops.rbm.rbm_cd_gradient(vd, hd, vm, hm, w, visible_log_std=torch.zeros(6, dtype=torch.float64))
+
+
+def test_chain_and_ais_name_their_optional_tensors():
+    W, b, c = torch.zeros(6, 4), torch.zeros(6), torch.zeros(4)
+    with pytest.raises(TypeError, match="rbm_gibbs_chain: visible_log_std has dtype Double but v has Float"):
+        ops.rbm.rbm_gibbs_chain(torch.zeros(2, 6), W, b, c, 1, visible="gaussian",
+                                visible_log_std=torch.zeros(6, dtype=torch.float64))
+    with pytest.raises(TypeError, match="rbm_gibbs_chain: beta has dtype Double but v has Float"):
+        ops.rbm.rbm_gibbs_chain(torch.zeros(2, 6), W, b, c, 1, beta=torch.ones(2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="rbm_ais: base_visible_bias has dtype Double but v has Float"):
+        ops.rbm.rbm_ais(torch.zeros(2, 6), W, b, c, torch.zeros(6, dtype=torch.float64), [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"rbm_ais: base_visible_bias must be \[6\]"):
+        ops.rbm.rbm_ais(torch.zeros(2, 6), W, b, c, torch.zeros(5), [0.0, 1.0])
