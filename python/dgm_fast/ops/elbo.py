@@ -16,7 +16,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _extension  # noqa: F401  (registers the ops)
-from ._checks import check_choice, check_same_device
+from ._checks import check_choice, check_float_dtype, check_same_device, check_type, check_value, dtype_name, sizes
 
 __all__ = ["gaussian_elbo", "iwae_bound"]
 
@@ -96,44 +96,54 @@ class _GaussianElboWithGrad(torch.autograd.Function):
         return None, g * d_recon, g * mu, g * d_log_var, None
 
 
-def _check_elbo_fake_args(x, recon, mu, log_var, op):
+def _check_elbo_args(x, recon, mu, log_var, op):
+    # csrc/elbo/elbo.cpp: check_gaussian_elbo_args
+    check_float_dtype(x, op, "x")
     for t, name in ((recon, "recon"), (mu, "mu"), (log_var, "log_var")):
         check_same_device(x, t, op, "x", name)
-        torch._check(
-            t.dtype == x.dtype,
-            lambda t=t, name=name: f"{op}: {name} has dtype {t.dtype} but x has dtype {x.dtype}",
-        )
-    torch._check(x.dim() == 2, lambda: f"{op}: x must have shape [batch, features], got {list(x.shape)}")
-    torch._check(
-        recon.shape == x.shape,
-        lambda: f"{op}: recon must have the shape of x {list(x.shape)}, got {list(recon.shape)}",
-    )
-    torch._check(
-        mu.dim() == 2 and mu.shape[0] == x.shape[0],
-        lambda: f"{op}: mu must have shape [batch, latents] with batch = {x.shape[0]}, got {list(mu.shape)}",
-    )
-    torch._check(
-        log_var.shape == mu.shape,
-        lambda: f"{op}: log_var must have the shape of mu {list(mu.shape)}, got {list(log_var.shape)}",
-    )
+    for t, name in ((recon, "recon"), (mu, "mu"), (log_var, "log_var")):
+        check_type(t.dtype == x.dtype, lambda t=t, name=name: f"{op}: {name} has dtype {dtype_name(t.dtype)} but x "
+                   f"has dtype {dtype_name(x.dtype)}; pass all four tensors in one dtype")
+    check_value(x.dim() == 2, lambda: f"{op}: x must have shape [batch, features], got {sizes(x)}")
+    check_value(recon.shape == x.shape, lambda: f"{op}: recon must have the shape of x {sizes(x)}, got {sizes(recon)}")
+    check_value(mu.dim() == 2 and mu.shape[0] == x.shape[0],
+                lambda: f"{op}: mu must have shape [batch, latents] with batch = {x.shape[0]} (the first dimension "
+                f"of x), got {sizes(mu)}")
+    check_value(log_var.shape == mu.shape,
+                lambda: f"{op}: log_var must have the shape of mu {sizes(mu)}, got {sizes(log_var)}")
+
+
+def _check_likelihood(likelihood, op):
+    # csrc/elbo/elbo.cpp: elbo_is_bernoulli
+    check_value(likelihood in _LIKELIHOODS,
+                lambda: f'{op}: likelihood must be "bernoulli" or "gaussian", got "{likelihood}"')
 
 
 @torch.library.register_fake("dgm_fast::gaussian_elbo")
 def _gaussian_elbo_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
-    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo")
+    _check_elbo_args(x, recon, mu, log_var, "gaussian_elbo")
+    _check_likelihood(likelihood, "gaussian_elbo")
     return x.new_empty((x.shape[0],))
 
 
 @torch.library.register_fake("dgm_fast::gaussian_elbo_with_grad")
 def _gaussian_elbo_with_grad_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
-    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo_with_grad")
+    _check_elbo_args(x, recon, mu, log_var, "gaussian_elbo_with_grad")
+    _check_likelihood(likelihood, "gaussian_elbo_with_grad")
     return x.new_empty((x.shape[0],)), recon.new_empty(recon.shape), log_var.new_empty(log_var.shape)
 
 
 @torch.library.register_fake("dgm_fast::gaussian_elbo_backward")
 def _gaussian_elbo_backward_fake(grad, x, recon, mu, log_var, *, likelihood="bernoulli"):
-    _check_elbo_fake_args(x, recon, mu, log_var, "gaussian_elbo_backward")
-    check_same_device(x, grad, "gaussian_elbo_backward", "x", "grad")
+    # csrc/elbo/elbo.cpp: check_gaussian_elbo_backward_args
+    op = "gaussian_elbo_backward"
+    _check_elbo_args(x, recon, mu, log_var, op)
+    check_same_device(x, grad, op, "x", "grad")
+    check_type(grad.dtype == x.dtype,
+               lambda: f"{op}: grad has dtype {dtype_name(grad.dtype)} but x has dtype {dtype_name(x.dtype)}")
+    check_value(grad.dim() == 1 and grad.shape[0] == x.shape[0],
+                lambda: f"{op}: grad must have shape [{x.shape[0]}], got {sizes(grad)}")
+    _check_likelihood(likelihood, op)
     return recon.new_empty(recon.shape), mu.new_empty(mu.shape), log_var.new_empty(log_var.shape)
 
 
@@ -186,23 +196,33 @@ def iwae_bound(
     return bound.reshape(rest)
 
 
+def _check_iwae_args(log_weights, op):
+    # csrc/elbo/elbo.cpp: check_iwae_bound_args
+    check_float_dtype(log_weights, op, "log_weights")
+    check_value(log_weights.dim() == 2,
+                lambda: f"{op}: log_weights must have shape [samples, batch], got {sizes(log_weights)}")
+    check_value(log_weights.shape[0] >= 1,
+                lambda: f"{op}: log_weights needs at least one sample (its first dimension is 0)")
+
+
 @torch.library.register_fake("dgm_fast::iwae_bound")
 def _iwae_bound_fake(log_weights):
-    torch._check(
-        log_weights.dim() == 2,
-        lambda: f"iwae_bound: log_weights must have shape [samples, batch], got {list(log_weights.shape)}",
-    )
-    torch._check(
-        log_weights.shape[0] >= 1,
-        lambda: "iwae_bound: log_weights needs at least one sample (its first dimension is 0)",
-    )
+    _check_iwae_args(log_weights, "iwae_bound")
     return log_weights.new_empty((log_weights.shape[1],))
 
 
 @torch.library.register_fake("dgm_fast::iwae_bound_backward")
 def _iwae_bound_backward_fake(grad, log_weights, bound):
-    check_same_device(log_weights, grad, "iwae_bound_backward", "log_weights", "grad")
-    check_same_device(log_weights, bound, "iwae_bound_backward", "log_weights", "bound")
+    # csrc/elbo/elbo.cpp: check_iwae_bound_backward_args
+    op = "iwae_bound_backward"
+    _check_iwae_args(log_weights, op)
+    check_same_device(log_weights, grad, op, "log_weights", "grad")
+    check_same_device(log_weights, bound, op, "log_weights", "bound")
+    for t, name in ((grad, "grad"), (bound, "bound")):
+        check_type(t.dtype == log_weights.dtype, lambda t=t, name=name: f"{op}: {name} has dtype "
+                   f"{dtype_name(t.dtype)} but log_weights has dtype {dtype_name(log_weights.dtype)}")
+        check_value(t.dim() == 1 and t.shape[0] == log_weights.shape[1],
+                    lambda t=t, name=name: f"{op}: {name} must have shape [{log_weights.shape[1]}], got {sizes(t)}")
     return log_weights.new_empty(log_weights.shape)
 
 

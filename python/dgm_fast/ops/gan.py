@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .. import _extension  # noqa: F401  (registers the ops)
-from ._checks import check_same_device
+from ._checks import check_float_dtype, check_same_device, check_type, check_value, dtype_name, sizes
 
 __all__ = ["gan_losses", "KINDS"]
 
@@ -51,27 +51,39 @@ def gan_losses(
 
 
 def check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(
-            f"gan_losses: kind must be 'minimax', 'non_saturating' or 'reversed', got '{kind}'"
-        )
+    # csrc/gan/gan.cpp: parse_gan_kind
+    check_value(kind in KINDS,
+                lambda: f"gan_losses: kind must be 'minimax', 'non_saturating' or 'reversed', got '{kind}'")
+
+
+def _check_logits(real_logits, fake_logits):
+    # csrc/gan/gan.cpp: check_gan_losses_args
+    op = "gan_losses"
+    check_float_dtype(real_logits, op, "real_logits")
+    check_same_device(real_logits, fake_logits, op, "real_logits", "fake_logits")
+    check_type(fake_logits.dtype == real_logits.dtype, lambda: f"{op}: fake_logits has dtype "
+               f"{dtype_name(fake_logits.dtype)} but real_logits has dtype {dtype_name(real_logits.dtype)}")
+    check_value(real_logits.numel() > 0 and fake_logits.numel() > 0,
+                lambda: f"{op}: real_logits and fake_logits need at least one element each (a mean over an "
+                f"empty batch is undefined), got shapes {sizes(real_logits)} and {sizes(fake_logits)}")
 
 
 @torch.library.register_fake("dgm_fast::gan_losses")
 def _gan_losses_fake(real_logits, fake_logits, kind="non_saturating"):
-    check_same_device(real_logits, fake_logits, "gan_losses", "real_logits", "fake_logits")
+    _check_logits(real_logits, fake_logits)
     check_kind(kind)
-    torch._check(
-        real_logits.dtype == fake_logits.dtype,
-        lambda: f"gan_losses: fake_logits has dtype {fake_logits.dtype} but real_logits has "
-        f"dtype {real_logits.dtype}",
-    )
     return real_logits.new_empty(()), real_logits.new_empty(())
 
 
 @torch.library.register_fake("dgm_fast::gan_losses_backward")
 def _gan_losses_backward_fake(grad_d, grad_g, real_logits, fake_logits, kind):
-    check_same_device(real_logits, fake_logits, "gan_losses", "real_logits", "fake_logits")
+    # csrc/gan/gan.cpp: check_gan_losses_backward_args
+    _check_logits(real_logits, fake_logits)
+    for g in (grad_d, grad_g):
+        check_value(g.dim() == 0, lambda g=g: f"gan_losses_backward: the loss gradients must be 0-dim, got shape {sizes(g)}")
+        check_same_device(g, real_logits, "gan_losses_backward", "a loss gradient", "real_logits")
+        check_type(g.dtype == real_logits.dtype, lambda g=g: "gan_losses_backward: a loss gradient has dtype "
+                   f"{dtype_name(g.dtype)} but the logits have dtype {dtype_name(real_logits.dtype)}")
     check_kind(kind)
     return real_logits.new_empty(real_logits.shape), fake_logits.new_empty(fake_logits.shape)
 

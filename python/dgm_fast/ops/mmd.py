@@ -11,13 +11,14 @@ plain-PyTorch definition, which holds whole N x M kernel matrices, is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _extension  # noqa: F401  (registers the ops)
-from ._checks import check_same_device
+from ._checks import check_same_device, check_type, check_value, doubles, dtype_name, sizes
 
 __all__ = ["mmd", "DEFAULT_BANDWIDTHS"]
 
@@ -74,32 +75,44 @@ class _MmdWithGrad(torch.autograd.Function):
         return grad.to(grad_x.dtype) * grad_x, grad.to(grad_y.dtype) * grad_y, None, None, None
 
 
-def _check_args(x, y, bandwidths, kernel, op):
+def _check_args(x, y, bandwidths, kernel, unbiased, op):
+    # csrc/mmd/mmd.cpp: check_mmd_args
+    check_value(kernel == "rbf", lambda: f"{op}: kernel must be 'rbf' (a sum of Gaussian kernels), got '{kernel}'")
+    check_type(x.dtype in (torch.float32, torch.float64),
+               lambda: f"{op}: x must be float32 or float64, got {dtype_name(x.dtype)}")
+    check_type(y.dtype == x.dtype, lambda: f"{op}: y has dtype {dtype_name(y.dtype)} but x has dtype {dtype_name(x.dtype)}")
     check_same_device(x, y, op, "x", "y")
-    if kernel != "rbf":
-        raise ValueError(f"{op}: kernel must be 'rbf' (a sum of Gaussian kernels), got '{kernel}'")
-    torch._check(
-        x.dim() == 2 and y.dim() == 2 and x.shape[1] == y.shape[1],
-        lambda: f"{op}: x and y must be [N, D] and [M, D] with the same D, got shapes "
-        f"{list(x.shape)} and {list(y.shape)}",
-    )
+    check_value(x.dim() == 2 and y.dim() == 2, lambda: f"{op}: x and y must be 2-D, [N, D] and [M, D] (one sample "
+                f"per row), got shapes {sizes(x)} and {sizes(y)}")
+    check_value(x.shape[1] == y.shape[1], lambda: f"{op}: x and y must have the same number of columns (features), "
+                f"got x of shape {sizes(x)} and y of shape {sizes(y)}")
+    min_rows = 2 if unbiased else 1
+    check_value(x.shape[0] >= min_rows and y.shape[0] >= min_rows,
+                lambda: f"{op}: the {'unbiased' if unbiased else 'biased'} estimator needs at least {min_rows} rows "
+                f"in x and in y, got {x.shape[0]} and {y.shape[0]}")
+    check_value(len(bandwidths) > 0, lambda: f"{op}: bandwidths must name at least one bandwidth")
+    check_value(all(math.isfinite(s) and s > 0 for s in bandwidths),
+                lambda: f"{op}: every bandwidth must be positive and finite, got {doubles(bandwidths)}")
 
 
 @torch.library.register_fake("dgm_fast::mmd")
 def _mmd_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
-    _check_args(x, y, bandwidths, kernel_kind, "mmd")
+    _check_args(x, y, bandwidths, kernel_kind, unbiased, "mmd")
     return x.new_empty(())
 
 
 @torch.library.register_fake("dgm_fast::mmd_with_grad")
 def _mmd_with_grad_fake(x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
-    _check_args(x, y, bandwidths, kernel_kind, "mmd_with_grad")
+    _check_args(x, y, bandwidths, kernel_kind, unbiased, "mmd_with_grad")
     return x.new_empty(()), x.new_empty(x.shape), y.new_empty(y.shape)
 
 
 @torch.library.register_fake("dgm_fast::mmd_backward")
 def _mmd_backward_fake(grad, x, y, bandwidths, *, kernel_kind="rbf", unbiased=True):
-    _check_args(x, y, bandwidths, kernel_kind, "mmd_backward")
+    # csrc/mmd/mmd.cpp: mmd_backward_impl, then the checks of mmd_with_grad
+    check_value(grad.dim() == 0, lambda: f"mmd_backward: grad must be 0-dim (MMD^2 is a scalar), got shape {sizes(grad)}")
+    check_same_device(grad, x, "mmd_backward", "grad", "x")
+    _check_args(x, y, bandwidths, kernel_kind, unbiased, "mmd_with_grad")
     return x.new_empty(x.shape), y.new_empty(y.shape)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from .. import _extension  # noqa: F401  (registers the ops)
-from ._checks import check_generator, check_same_device
+from ._checks import check_float_dtype, check_generator, check_same_device, check_type, check_value, dtype_name, sizes
 
 __all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits"]
 
@@ -62,12 +62,17 @@ def bernoulli_logits(
 
 @torch.library.register_fake("dgm_fast::bernoulli_logits")
 def _bernoulli_logits_fake(logits, bias=None, *, generator=None, return_probs=False):
+    # csrc/samplers/samplers_checks.h: check_bernoulli_logits_args
+    op = "bernoulli_logits"
+    check_float_dtype(logits, op, "logits")
     if bias is not None:
-        check_same_device(logits, bias, "bernoulli_logits", "logits", "bias")
-    torch._check(
-        bias is None or (bias.dim() == 1 and bias.shape[0] == logits.shape[-1]),
-        lambda: f"bernoulli_logits: bias must have shape [{logits.shape[-1]}], got {list(bias.shape)}",
-    )
+        check_same_device(logits, bias, op, "logits", "bias")
+        check_type(bias.dtype == logits.dtype,
+                   lambda: f"{op}: bias has dtype {dtype_name(bias.dtype)} but logits have dtype {dtype_name(logits.dtype)}")
+        check_value(logits.dim() >= 1, lambda: f"{op}: a bias needs logits with at least one dimension")
+        check_value(bias.dim() == 1 and bias.shape[0] == logits.shape[-1],
+                    lambda: f"{op}: bias must have shape [{logits.shape[-1]}] (the last dimension of logits, "
+                    f"shape {sizes(logits)}), got {sizes(bias)}")
     sample = logits.new_empty(logits.shape)
     probs = logits.new_empty(logits.shape if return_probs else (0,))
     return sample, probs
@@ -128,12 +133,14 @@ def normal_reparam(
 
 @torch.library.register_fake("dgm_fast::normal_reparam")
 def _normal_reparam_fake(mu, log_var, *, generator=None):
-    check_same_device(mu, log_var, "normal_reparam", "mu", "log_var")
-    torch._check(
-        mu.shape == log_var.shape,
-        lambda: f"normal_reparam: mu and log_var must have the same shape, got "
-        f"{list(mu.shape)} and {list(log_var.shape)}",
-    )
+    # csrc/samplers/samplers_checks.h: check_normal_reparam_args
+    op = "normal_reparam"
+    check_float_dtype(mu, op, "mu")
+    check_same_device(mu, log_var, op, "mu", "log_var")
+    check_type(log_var.dtype == mu.dtype,
+               lambda: f"{op}: log_var has dtype {dtype_name(log_var.dtype)} but mu has dtype {dtype_name(mu.dtype)}")
+    check_value(mu.shape == log_var.shape,
+                lambda: f"{op}: mu and log_var must have the same shape, got {sizes(mu)} and {sizes(log_var)}")
     return mu.new_empty(mu.shape), mu.new_empty(mu.shape)
 
 

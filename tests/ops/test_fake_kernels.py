@@ -1,0 +1,100 @@
+"""Every op's fake kernel (what torch.compile and meta tensors run) accepts exactly what its eager
+kernel accepts: on each bad input below, the CPU kernel and the fake kernel (through meta
+tensors) raise the same exception class with the same message; on good ones they give outputs
+of the same shapes and dtypes."""
+
+import pytest
+import torch
+
+import dgm_fast  # noqa: F401  (registers the ops)
+
+lib = torch.ops.dgm_fast
+f32, f64, i32, i64, f16 = torch.float32, torch.float64, torch.int32, torch.int64, torch.float16
+
+
+def z(*shape, dtype=f32):
+    return torch.zeros(*shape, dtype=dtype)
+
+
+def elbo_args(b=3, d=5, k=2, **dtypes):
+    return [z(b, d, dtype=dtypes.get("x", f32)), z(b, d, dtype=dtypes.get("recon", f32)),
+            z(b, k, dtype=dtypes.get("mu", f32)), z(b, k, dtype=dtypes.get("log_var", f32))]
+
+
+CASES = {
+    # samplers
+    "bernoulli_logits ok": lambda: lib.bernoulli_logits(z(4, 3), z(3), return_probs=True),
+    "bernoulli_logits int logits": lambda: lib.bernoulli_logits(z(4, 3, dtype=i32)),
+    "bernoulli_logits bias dtype": lambda: lib.bernoulli_logits(z(4, 3), z(3, dtype=f64)),
+    "bernoulli_logits bias shape": lambda: lib.bernoulli_logits(z(4, 3), z(4)),
+    "bernoulli_logits 0-dim with bias": lambda: lib.bernoulli_logits(z(), z(1)),
+    "normal_reparam ok": lambda: lib.normal_reparam(z(4, 3), z(4, 3)),
+    "normal_reparam int": lambda: lib.normal_reparam(z(4, dtype=i64), z(4, dtype=i64)),
+    "normal_reparam dtypes": lambda: lib.normal_reparam(z(4), z(4, dtype=f64)),
+    "normal_reparam shapes": lambda: lib.normal_reparam(z(4), z(5)),
+    # elbo
+    "gaussian_elbo ok": lambda: lib.gaussian_elbo(*elbo_args()),
+    "gaussian_elbo int": lambda: lib.gaussian_elbo(*elbo_args(x=i64, recon=i64, mu=i64, log_var=i64)),
+    "gaussian_elbo poisson": lambda: lib.gaussian_elbo(*elbo_args(), likelihood="poisson"),
+    "gaussian_elbo mu dtype": lambda: lib.gaussian_elbo(*elbo_args(mu=f64)),
+    "gaussian_elbo x 1-D": lambda: lib.gaussian_elbo(z(5), z(5), z(3, 2), z(3, 2)),
+    "gaussian_elbo recon shape": lambda: lib.gaussian_elbo(z(3, 5), z(3, 4), z(3, 2), z(3, 2)),
+    "gaussian_elbo mu batch": lambda: lib.gaussian_elbo(z(3, 5), z(3, 5), z(2, 2), z(2, 2)),
+    "gaussian_elbo log_var shape": lambda: lib.gaussian_elbo(z(3, 5), z(3, 5), z(3, 2), z(3, 1)),
+    "gaussian_elbo_with_grad ok": lambda: lib.gaussian_elbo_with_grad(*elbo_args()),
+    "gaussian_elbo_with_grad poisson": lambda: lib.gaussian_elbo_with_grad(*elbo_args(), likelihood="poisson"),
+    "gaussian_elbo_with_grad int": lambda: lib.gaussian_elbo_with_grad(*elbo_args(x=i32, recon=i32, mu=i32, log_var=i32)),
+    "gaussian_elbo_backward ok": lambda: lib.gaussian_elbo_backward(z(3), *elbo_args()),
+    "gaussian_elbo_backward grad shape": lambda: lib.gaussian_elbo_backward(z(4), *elbo_args()),
+    "gaussian_elbo_backward grad dtype": lambda: lib.gaussian_elbo_backward(z(3, dtype=f64), *elbo_args()),
+    "iwae_bound ok": lambda: lib.iwae_bound(z(4, 3)),
+    "iwae_bound int64": lambda: lib.iwae_bound(z(4, 3, dtype=i64)),
+    "iwae_bound 1-D": lambda: lib.iwae_bound(z(4)),
+    "iwae_bound no samples": lambda: lib.iwae_bound(z(0, 3)),
+    "iwae_bound_backward ok": lambda: lib.iwae_bound_backward(z(3), z(4, 3), z(3)),
+    "iwae_bound_backward grad shape": lambda: lib.iwae_bound_backward(z(2), z(4, 3), z(3)),
+    "iwae_bound_backward bound dtype": lambda: lib.iwae_bound_backward(z(3), z(4, 3), z(3, dtype=f64)),
+    # gan
+    "gan_losses ok": lambda: lib.gan_losses(z(5), z(3, 2), "minimax"),
+    "gan_losses int64": lambda: lib.gan_losses(z(5, dtype=i64), z(5, dtype=i64)),
+    "gan_losses empty": lambda: lib.gan_losses(z(0), z(5)),
+    "gan_losses dtypes": lambda: lib.gan_losses(z(5), z(5, dtype=f64)),
+    "gan_losses kind": lambda: lib.gan_losses(z(5), z(5), "wasserstein"),
+    "gan_losses_backward ok": lambda: lib.gan_losses_backward(z(()), z(()), z(5), z(3), "reversed"),
+    "gan_losses_backward grad shape": lambda: lib.gan_losses_backward(z(1), z(()), z(5), z(3), "reversed"),
+    "gan_losses_backward grad dtype": lambda: lib.gan_losses_backward(z((), dtype=f64), z(()), z(5), z(3), "reversed"),
+    # mmd
+    "mmd ok": lambda: lib.mmd(z(4, 3), z(5, 3), [1.0, 2.0]),
+    "mmd float16": lambda: lib.mmd(z(4, 3, dtype=f16), z(5, 3, dtype=f16), [1.0]),
+    "mmd dtypes": lambda: lib.mmd(z(4, 3), z(5, 3, dtype=f64), [1.0]),
+    "mmd one row unbiased": lambda: lib.mmd(z(1, 3), z(5, 3), [1.0]),
+    "mmd one row biased ok": lambda: lib.mmd(z(1, 3), z(1, 3), [1.0], unbiased=False),
+    "mmd negative bandwidth": lambda: lib.mmd(z(4, 3), z(5, 3), [1.0, -1.0]),
+    "mmd no bandwidth": lambda: lib.mmd(z(4, 3), z(5, 3), []),
+    "mmd kernel": lambda: lib.mmd(z(4, 3), z(5, 3), [1.0], kernel_kind="laplace"),
+    "mmd 1-D": lambda: lib.mmd(z(4), z(5), [1.0]),
+    "mmd columns": lambda: lib.mmd(z(4, 3), z(5, 2), [1.0]),
+    "mmd_with_grad ok": lambda: lib.mmd_with_grad(z(4, 3), z(5, 3), [1.0]),
+    "mmd_with_grad one row": lambda: lib.mmd_with_grad(z(1, 3), z(5, 3), [1.0]),
+    "mmd_backward ok": lambda: lib.mmd_backward(z(()), z(4, 3), z(5, 3), [1.0]),
+    "mmd_backward grad shape": lambda: lib.mmd_backward(z(2), z(4, 3), z(5, 3), [1.0]),
+}
+
+
+def outcome(call):
+    try:
+        out = call()
+    except Exception as exc:  # noqa: BLE001  (the class is part of what is compared)
+        return type(exc), str(exc).split("\n")[0]
+    outs = out if isinstance(out, tuple) else (out,)
+    return "ok", [(tuple(t.shape), t.dtype) for t in outs]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fake_kernel_agrees_with_the_cpu_kernel(name, monkeypatch):
+    eager = outcome(CASES[name])
+    real_zeros = torch.zeros
+    monkeypatch.setattr(torch, "zeros", lambda *a, **k: real_zeros(*a, **{**k, "device": "meta"}))
+    fake = outcome(CASES[name])
+    assert fake == eager
+    assert (eager[0] == "ok") == name.endswith(" ok")  # the case list says what each case is
