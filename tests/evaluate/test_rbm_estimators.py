@@ -108,11 +108,45 @@ def test_reconstruction_error_of_a_perfect_model_is_small():
     [
         (lambda: evaluate.ais(RBM(4, 3, hidden="nrelu")), "Bernoulli hidden units"),
         (lambda: evaluate.ais(RBM(4, 3), betas=torch.tensor([0.0, 0.5])), "from 0 to 1"),
-        (lambda: evaluate.ais(RBM(4, 3), n_runs=0), "n_runs must be positive"),
+        (lambda: evaluate.ais(RBM(4, 3), n_runs=0), "n_runs must be at least 1"),
         (lambda: evaluate.pseudo_log_likelihood(RBM(4, 3, visible="gaussian"), torch.zeros(2, 4)), "Bernoulli visible"),
         (lambda: evaluate.ais(RBM(4, 3), data=torch.zeros(2, 5)), r"data must be \[batch, 4\]"),
+        # the bad-input sweep's findings
+        (lambda: evaluate.ais(RBM(4, 3), betas=[]), "at least two values, got 0 values"),
+        (lambda: evaluate.ais(RBM(4, 3), data=torch.zeros(0, 4)), "ais: data is empty"),
+        (lambda: evaluate.log_likelihood(RBM(4, 3), torch.zeros(0, 4), 1.0), "log_likelihood: data is empty"),
+        (lambda: evaluate.log_likelihood(RBM(4, 3), torch.zeros(2, 4), torch.zeros(2)), "log_z must be one number"),
+        (lambda: evaluate.pseudo_log_likelihood(RBM(4, 3), torch.zeros(0, 4)), "pseudo_log_likelihood: data is empty"),
+        (lambda: evaluate.pseudo_log_likelihood(RBM(4, 3), torch.zeros(2, 4), chunk=0), "chunk must be at least 1"),
+        (lambda: evaluate.reconstruction_error(RBM(4, 3), torch.zeros(0, 4)), "reconstruction_error: data is empty"),
+        (lambda: evaluate.exact_log_partition(RBM(4, 3), chunk=-1), "chunk must be at least 1"),
+        (lambda: evaluate.reverse_ais(RBM(4, 3), n_runs=10, init=torch.zeros(5, 4)), "init has 5 rows but n_runs is 10"),
+        (lambda: evaluate.reverse_ais(RBM(4, 3), n_runs=2, init=torch.full((2, 4), float("nan"))), "init contains NaN"),
+        (lambda: evaluate.reverse_ais(RBM(4, 3), burn_in=-1), "burn_in must be at least 0"),
+        (lambda: RBM(4, 3).sample(-1), "n must be a positive integer"),
     ],
 )
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: evaluate.ais(RBM(4, 3), n_runs=2.5), "n_runs must be an integer, got 2.5"),
+        (lambda: evaluate.log_likelihood(RBM(4, 3), torch.zeros(2, 4), "abc"), "log_z must be a number"),
+        (lambda: evaluate.importance_log_likelihood(lambda x, k: x, torch.zeros(2), n_samples=2.5),
+         "n_samples must be an integer"),
+    ],
+)
+def test_wrong_types_are_named(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_reverse_ais_without_burn_in_starts_from_the_base_model():
+    result = evaluate.reverse_ais(RBM(4, 3, generator=torch.Generator().manual_seed(0)), n_runs=8,
+                                  betas=torch.linspace(0, 1, 50, dtype=torch.float64), burn_in=0,
+                                  generator=torch.Generator().manual_seed(1))
+    assert result.log_weights.shape == (8,) and torch.isfinite(result.log_weights).all()

@@ -317,3 +317,15 @@ def test_compile_fullgraph_vae_loss():
 
 
 # ---- importance_log_likelihood -----------------------------------------------------------------
+
+
+def test_empty_batch_and_mismatched_log_q_are_refused():
+    z = torch.zeros(0, 3)
+    with pytest.raises(ValueError, match="gaussian_elbo: the batch is empty"):
+        losses.gaussian_elbo(z, z, z, z)
+    assert losses.gaussian_elbo(z, z, z, z, reduction="sum").item() == 0.0
+    assert losses.gaussian_elbo(z, z, z, z, reduction="none").shape == (0,)
+    with pytest.raises(ValueError, match=r"log_q_zx must have the shape of log_p_xz \[4, 3\], got \[3\]"):
+        losses.iwae_bound(torch.zeros(4, 3), torch.zeros(3))
+    with pytest.raises(ValueError, match="need a dimension of samples"):
+        losses.iwae_bound(torch.tensor(1.0))

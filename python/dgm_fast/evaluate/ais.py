@@ -10,6 +10,7 @@ import torch
 
 from .. import ops
 from ..models.rbm import RBM
+from ._checks import check_count, check_examples
 
 __all__ = ["AISResult", "ais", "reverse_ais", "default_betas"]
 
@@ -51,6 +52,7 @@ def _base_rate(rbm: RBM, data: torch.Tensor | None, eps: float = 1e-3) -> torch.
     if data is None:
         return torch.zeros_like(rbm.visible_bias) if rbm.visible == "bernoulli" else rbm.visible_bias.detach().clone()
     rbm._check_visible(data, "data")
+    check_examples(data, "ais")
     if rbm.visible == "gaussian":
         return data.mean(0)
     p = data.mean(0).clamp(eps, 1 - eps)
@@ -91,11 +93,11 @@ def _result(log_w: torch.Tensor, log_z_a: float, reverse: bool) -> AISResult:
 def _checked_schedule(name: str, rbm: RBM, n_runs: int, betas) -> torch.Tensor:
     if rbm.hidden != "bernoulli":
         raise ValueError(f"{name}: implemented for Bernoulli hidden units")
-    if n_runs < 1:
-        raise ValueError(f"{name}: n_runs must be positive, got {n_runs}")
+    check_count(n_runs, "n_runs", name)
     betas = default_betas() if betas is None else torch.as_tensor(betas, dtype=torch.float64)
-    if betas.dim() != 1 or betas[0] != 0 or betas[-1] != 1:
-        raise ValueError(f"{name}: betas must be a 1-D schedule from 0 to 1")
+    if betas.dim() != 1 or betas.numel() < 2 or betas[0] != 0 or betas[-1] != 1:
+        raise ValueError(f"{name}: betas must be a 1-D schedule from 0 to 1, at least two values, got "
+                         f"{betas.numel()} values" + (f" from {float(betas[0]):g} to {float(betas[-1]):g}" if betas.numel() else ""))
     return betas
 
 
@@ -150,6 +152,16 @@ def reverse_ais(
     """
     betas = _checked_schedule("reverse_ais", rbm, n_runs, betas)
     base = _base_rate(rbm, data).to(rbm.weight.dtype)
+    check_count(burn_in, "burn_in", "reverse_ais", minimum=0)
     if init is None:
-        init = rbm.gibbs(_sample_base(rbm, base, n_runs, generator), burn_in, generator=generator)
+        init = _sample_base(rbm, base, n_runs, generator)
+        if burn_in:
+            init = rbm.gibbs(init, burn_in, generator=generator)
+    else:
+        rbm._check_visible(init, "init")
+        if init.shape[0] != n_runs:
+            raise ValueError(f"reverse_ais: init has {init.shape[0]} rows but n_runs is {n_runs}; "
+                             "one start per run")
+        if not torch.isfinite(init).all():
+            raise ValueError("reverse_ais: init contains NaN or Inf")
     return _anneal(rbm, init, base, betas.flip(0), generator, reverse=True)

@@ -8,6 +8,7 @@ import math
 import torch
 
 from ..models.rbm import RBM
+from ._checks import check_count, check_examples
 
 __all__ = ["exact_log_partition", "exact_log_likelihood", "log_likelihood"]
 
@@ -31,6 +32,7 @@ def exact_log_partition(rbm: RBM, chunk: int = 1 << 16) -> torch.Tensor:
     """
     if rbm.hidden == "nrelu":
         raise ValueError("exact_log_partition: NReLU hidden units are continuous; use AIS")
+    chunk = check_count(chunk, "chunk", "exact_log_partition")
     enumerate_hidden = rbm.visible == "gaussian" or rbm.n_hidden <= rbm.n_visible
     n = rbm.n_hidden if enumerate_hidden else rbm.n_visible
     if n > _MAX_ENUMERATED_UNITS:
@@ -59,6 +61,12 @@ def exact_log_partition(rbm: RBM, chunk: int = 1 << 16) -> torch.Tensor:
 @torch.no_grad()
 def log_likelihood(rbm: RBM, data: torch.Tensor, log_z: float | torch.Tensor) -> torch.Tensor:
     """Mean ``log p(v) = -F(v) - log Z`` over the rows of ``data``, in nats (float64)."""
+    rbm._check_visible(data, "data")
+    check_examples(data, "log_likelihood")
+    if isinstance(log_z, (str, bytes)) or not isinstance(log_z, (int, float, torch.Tensor)):
+        raise TypeError(f"log_likelihood: log_z must be a number or a 0-dim tensor, got {log_z!r}")
+    if isinstance(log_z, torch.Tensor) and log_z.numel() != 1:
+        raise ValueError(f"log_likelihood: log_z must be one number, got a tensor of shape {list(log_z.shape)}")
     return (-rbm.free_energy(data).double() - torch.as_tensor(log_z, dtype=torch.float64)).mean()
 
 

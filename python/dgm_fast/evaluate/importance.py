@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._checks import check_count
+
 __all__ = ["importance_log_likelihood"]
 
 
@@ -33,10 +35,8 @@ def importance_log_likelihood(
         result does not depend on ``chunk`` (up to rounding) and never overflows. It is a
         stochastic lower bound on ``log p(x)`` in expectation, tight as N grows.
     """
-    if n_samples < 1 or chunk < 1:
-        raise ValueError(
-            f"importance_log_likelihood: n_samples and chunk must be positive, got {n_samples} and {chunk}"
-        )
+    n_samples = check_count(n_samples, "n_samples", "importance_log_likelihood")
+    chunk = check_count(chunk, "chunk", "importance_log_likelihood")
     total = None
     done = 0
     while done < n_samples:

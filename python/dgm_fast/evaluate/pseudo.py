@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..models.rbm import RBM
+from ._checks import check_count, check_examples
 
 __all__ = ["pseudo_log_likelihood"]
 
@@ -17,6 +18,8 @@ def pseudo_log_likelihood(rbm: RBM, data: torch.Tensor, chunk: int = 64) -> torc
     if rbm.visible != "bernoulli":
         raise ValueError("pseudo_log_likelihood: defined here for Bernoulli visible units")
     rbm._check_visible(data, "data")
+    check_examples(data, "pseudo_log_likelihood")
+    chunk = check_count(chunk, "chunk", "pseudo_log_likelihood")
     x = rbm.hidden_preactivation(data)  # [B, H]
     free = rbm.free_energy(data)  # [B]
     total = torch.zeros(data.shape[0], dtype=torch.float64, device=data.device)

@@ -167,6 +167,13 @@ def test_eval_every(digits):
     assert all("reconstruction_error" in h for h in history)  # the cheap measure every epoch
 
 
+@pytest.mark.parametrize("method", [train.PCD, train.FPCD, train.PT])
+@pytest.mark.parametrize("n_chains", [0, -1, 2.5])
+def test_n_chains_must_be_positive(method, n_chains):
+    with pytest.raises(ValueError, match=r"n_chains must be a positive integer \(or None for the batch size\)"):
+        method(1, n_chains)
+
+
 def test_unknown_method(digits):
     with pytest.raises(ValueError, match="unknown training method"):
         train.fit_rbm(small_rbm(digits), digits, method="cd2", progress=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -247,6 +248,8 @@ class RBM(nn.Module):
     ) -> torch.Tensor:
         """``n`` visible samples after ``steps`` sweeps, from ``init`` (``[n, n_visible]``) or from
         random states (Bernoulli(1/2) or N(b, sigma^2))."""
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+            raise ValueError(f"RBM.sample: n must be a positive integer, got {n!r}")
         if init is None:
             like = torch.empty(n, self.n_visible, dtype=self.weight.dtype, device=self.weight.device)
             if self.visible == "gaussian":

@@ -63,6 +63,14 @@ class CD:
         pass
 
 
+def _check_n_chains(n_chains, method: str) -> int | None:
+    if n_chains is None:
+        return None  # one chain per example of the batch
+    if isinstance(n_chains, bool) or not isinstance(n_chains, int) or n_chains < 1:
+        raise ValueError(f"{method}: n_chains must be a positive integer (or None for the batch size), got {n_chains!r}")
+    return n_chains
+
+
 class PCD(CD):
     """Persistent CD (Tieleman 2008): ``n_chains`` chains carried across updates.
 
@@ -74,7 +82,7 @@ class PCD(CD):
 
     def __init__(self, k: int = 1, n_chains: int | None = None):
         super().__init__(k)
-        self.n_chains = n_chains
+        self.n_chains = _check_n_chains(n_chains, type(self).__name__)
         self.chains: torch.Tensor | None = None
 
     def _init_chains(self, rbm: RBM, v_data, generator):
@@ -179,7 +187,7 @@ class PT(CD):
         if len(betas) < 2 or betas[0] != 1.0 or any(b < 0 for b in betas):
             raise ValueError(f"PT: betas must start at 1.0, hold at least two values and be >= 0, got {betas}")
         self.betas = betas
-        self.n_chains = n_chains
+        self.n_chains = _check_n_chains(n_chains, "PT")
         self.chains: torch.Tensor | None = None  # [n_temps, n_chains, V]
         self.parity = 0
         self.swaps_accepted = torch.zeros(len(betas) - 1)
