@@ -163,3 +163,8 @@ def test_memory_far_below_n_squared():
     n_squared_bytes = 16384**2 * 4
     assert 0 < int(grown) < n_squared_bytes / 8, f"peak RSS grew by {int(grown) / 2**20:.0f} MiB"
     assert float(value) > 0
+
+
+def test_a_single_bandwidth_may_be_a_number():
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    assert losses.mmd(x, y, 2.0) == losses.mmd(x, y, [2.0])

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -171,3 +172,24 @@ def test_uniform_bits_under_compile():
     a = f()
     torch.manual_seed(2)
     assert torch.equal(a, ops.uniform_bits((4, 8)))
+
+
+@pytest.mark.parametrize("shape", [np.int64(4), torch.tensor(4), [np.int32(2), 2]])
+def test_uniform_bits_takes_numpy_and_tensor_integers(shape):
+    assert ops.uniform_bits(shape, generator=make_generator("cpu", 0)).numel() == 4
+
+
+@pytest.mark.parametrize("shape", [3.5, None, "4", [2, 1.5], torch.tensor(2.0), True])
+def test_uniform_bits_names_a_bad_shape(shape):
+    with pytest.raises(TypeError, match="uniform_bits: shape must be an int or a sequence of ints"):
+        ops.uniform_bits(shape)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ops.uniform_bits(3, generator=0),
+    lambda: ops.bernoulli_logits(torch.zeros(3), generator=0),
+    lambda: ops.normal_reparam(torch.zeros(3), torch.zeros(3), generator="cpu"),
+])
+def test_a_generator_that_is_not_one_is_named(call):
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None"):
+        call()

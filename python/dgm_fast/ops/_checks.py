@@ -60,8 +60,10 @@ def check_same_device(a: torch.Tensor, b: torch.Tensor, op: str, name_a: str, na
     )
 
 
-def check_generator(generator: torch.Generator | None, tensor: torch.Tensor, op: str) -> None:
-    if generator is not None and generator.device.type != tensor.device.type:
+def check_generator(generator: torch.Generator | None, tensor: torch.Tensor | None, op: str) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{op}: generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if generator is not None and tensor is not None and generator.device.type != tensor.device.type:
         raise ValueError(
             f"{op}: the generator is on {generator.device} but the input is on "
             f"{tensor.device}; pass a torch.Generator(device='{tensor.device.type}')"

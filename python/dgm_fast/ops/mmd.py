@@ -12,6 +12,7 @@ plain-PyTorch definition, which holds whole N x M kernel matrices, is
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -30,7 +31,7 @@ DEFAULT_BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0)
 def mmd(
     x: torch.Tensor,
     y: torch.Tensor,
-    bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
+    bandwidths: Sequence[float] | float = DEFAULT_BANDWIDTHS,
     kernel: str = "rbf",
     unbiased: bool = True,
 ) -> torch.Tensor:
@@ -46,7 +47,7 @@ def mmd(
     Args:
         x: ``[N, D]`` float32 or float64, one sample per row.
         y: ``[M, D]``, same dtype and device.
-        bandwidths: one or more positive kernel widths ``s``.
+        bandwidths: one or more positive kernel widths ``s`` (a number or a sequence).
         kernel: ``"rbf"`` (the only kernel).
         unbiased: see above; needs ``N, M >= 2``.
 
@@ -55,6 +56,8 @@ def mmd(
     distance products and exponentials are formed once, not again in the backward pass), and the
     backward pass only scales the stored gradient.
     """
+    if isinstance(bandwidths, numbers.Real):  # one bandwidth
+        bandwidths = (bandwidths,)
     bw = [float(s) for s in bandwidths]
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
         return _MmdWithGrad.apply(x, y, bw, kernel, unbiased)

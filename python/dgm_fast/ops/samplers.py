@@ -14,6 +14,7 @@ or launch configuration, and the same seed gives the same bits on CPU and CUDA.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -181,10 +182,28 @@ def uniform_bits(
 
     ``device`` defaults to the generator's device, or the CPU.
     """
-    size = [shape] if isinstance(shape, int) else list(shape)
+    check_generator(generator, None, "uniform_bits")
+    size = _shape(shape)
     if device is None:
         device = generator.device if generator is not None else torch.device("cpu")
     return _lib.uniform_bits(size, generator=generator, device=torch.device(device))
+
+
+def _shape(shape) -> list[int]:
+    """An int (Python, NumPy or a 0-dim integer tensor) or a sequence of them, as a list."""
+    def as_int(value):
+        if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point() \
+                and value.dtype != torch.bool:
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"uniform_bits: shape must be an int or a sequence of ints, got {shape!r}")
+        return int(value)
+
+    if isinstance(shape, (numbers.Integral, torch.Tensor)) and not isinstance(shape, bool):
+        return [as_int(shape)]
+    if not isinstance(shape, Sequence) or isinstance(shape, (str, bytes)):
+        raise TypeError(f"uniform_bits: shape must be an int or a sequence of ints, got {shape!r}")
+    return [as_int(s) for s in shape]
 
 
 @torch.library.register_fake("dgm_fast::uniform_bits")

@@ -271,7 +271,11 @@ def fit(
                 record["lr"] = optimizer.param_groups[0]["lr"]
             record.update({key: value / pos.counted for key, value in pos.sums.items()})
             if eval_fn is not None:
-                record.update(eval_fn(pos.epoch))
+                results = eval_fn(pos.epoch)
+                if not isinstance(results, Mapping):
+                    raise TypeError(f"fit: eval_fn must return a mapping of metric names to values, got "
+                                    f"{type(results).__name__} {results!r}")
+                record.update(results)
             pos.history.append(record)
             if bar is not None:
                 if epochs is not None:

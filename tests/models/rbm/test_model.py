@@ -169,3 +169,20 @@ def test_compile_gibbs_without_graph_break():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call(RBM(6, 4))
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: RBM(6.5, 4), TypeError, "n_visible must be an integer, got 6.5"),
+        (lambda: RBM("6", 4), TypeError, "n_visible must be an integer, got '6'"),
+        (lambda: RBM(6, 4, dtype=torch.int32), TypeError, "dtype must be a floating-point dtype"),
+        (lambda: RBM(6, 4).visible_probs(torch.zeros(2, 4, dtype=torch.float64)), ValueError, "h is torch.float64"),
+        (lambda: RBM(6, 4).sample_visible(torch.zeros(2, 4, dtype=torch.int64)), ValueError, "h is torch.int64"),
+        (lambda: RBM(6, 4).visible_probs(torch.zeros(2, 4, device="meta")), ValueError, "on meta but the model"),
+        (lambda: RBM(6, 4).sample(2.5), ValueError, "n must be a positive integer, got 2.5"),
+    ],
+)
+def test_model_arguments_are_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -227,3 +227,8 @@ def test_fused_steps_under_an_lr_schedule_do_not_warn(digits):
         warnings.simplefilter("error")  # torch warns if scheduler.step() seems to precede optimizer.step()
         train.fit_rbm(rbm, digits[:100], epochs=2, batch_size=20, momentum=0.9, lr_schedule="linear",
                       generator=torch.Generator().manual_seed(0), progress=False)
+
+
+def test_eval_fn_must_return_a_dict(digits):
+    with pytest.raises(TypeError, match="eval_fn must return a dict of metric names to values, got int 5"):
+        train.fit_rbm(small_rbm(digits), digits[:40], epochs=1, progress=False, eval_fn=lambda rbm, epoch: 5)

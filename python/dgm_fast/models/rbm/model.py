@@ -57,8 +57,13 @@ class RBM(nn.Module):
             raise ValueError(f"RBM: visible must be one of {_VISIBLE}, got {visible!r}")
         if hidden not in _HIDDEN:
             raise ValueError(f"RBM: hidden must be one of {_HIDDEN}, got {hidden!r}")
+        for name, size in (("n_visible", n_visible), ("n_hidden", n_hidden)):
+            if isinstance(size, bool) or not isinstance(size, Integral):
+                raise TypeError(f"RBM: {name} must be an integer, got {size!r}")
         if n_visible < 1 or n_hidden < 1:
             raise ValueError(f"RBM: layer sizes must be positive, got {n_visible} and {n_hidden}")
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"RBM: dtype must be a floating-point dtype, got {dtype}")
         if learn_std and visible != "gaussian":
             raise ValueError("RBM: learn_std applies to Gaussian visible units only")
         self.visible, self.hidden = visible, hidden
@@ -127,6 +132,10 @@ class RBM(nn.Module):
     def _check_hidden(self, h: torch.Tensor) -> None:
         if h.dim() != 2 or h.shape[1] != self.n_hidden:
             raise ValueError(f"RBM: h must be [batch, {self.n_hidden}], got {list(h.shape)}")
+        if h.dtype != self.weight.dtype or h.device != self.weight.device:
+            raise ValueError(
+                f"RBM: h is {h.dtype} on {h.device} but the model is {self.weight.dtype} on {self.weight.device}"
+            )
 
     def _scaled(self, v: torch.Tensor) -> torch.Tensor:
         return v if self.visible_log_std is None else v * torch.exp(-self.visible_log_std)

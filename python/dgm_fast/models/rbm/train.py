@@ -469,7 +469,11 @@ def fit_rbm(
 
             record["reconstruction_error"] = float(reconstruction_error(rbm, eval_rows[0][:1000]))
         if eval_fn is not None and (epoch % eval_every == 0 or epoch == epochs):
-            record.update(eval_fn(rbm, epoch))
+            results = eval_fn(rbm, epoch)
+            if not isinstance(results, dict):
+                raise TypeError(f"fit_rbm: eval_fn must return a dict of metric names to values, got "
+                                f"{type(results).__name__} {results!r}")
+            record.update(results)
         return record
 
     state = {"method": method} if sparsity is None else {"method": method, "sparsity": sparsity}
