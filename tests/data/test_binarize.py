@@ -85,3 +85,12 @@ def test_dynamic_binarization_errors():
         DynamicBinarization(torch.zeros(3, 2), torch.zeros(2))
     with pytest.raises(IndexError, match="out of range"):
         DynamicBinarization(torch.zeros(3, 2))[3]
+
+
+def test_nan_intensities_are_named():
+    x = torch.tensor([[0.2, float("nan")]])
+    for mode in ("threshold", "stochastic"):
+        with pytest.raises(ValueError, match="binarize: x contains NaN"):
+            binarize(x, mode)
+    with pytest.raises(ValueError, match="DynamicBinarization: data contains NaN"):
+        DynamicBinarization(x)

@@ -142,3 +142,15 @@ def test_fashion_mnist_missing_says_apt_get(tmp_path):
         load_fashion_mnist("train", root=tmp_path)
     assert "apt-get install dataset-fashion-mnist" in str(info.value)
     assert "root=" in str(info.value)
+
+
+def test_a_gzip_that_expands_past_its_declared_size_is_not_expanded(tmp_path):
+    # A header declaring 2x2 bytes, then 64 MiB of zeros: a few KB on disk.
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x08, 2]) + (2).to_bytes(4, "big") * 2 + bytes(4))
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(DatasetIntegrityError, match="longer than its header says.*not decompressed further"):
+        load_idx(path)

@@ -34,6 +34,8 @@ def binarize(
             f"binarize expects floating-point intensities in [0, 1], got dtype {x.dtype}; "
             "scale integer pixels first (e.g. x.float() / 255)"
         )
+    if x.numel() and torch.isnan(x).any():
+        raise ValueError("binarize: x contains NaN; intensities must lie in [0, 1]")
     if mode == "threshold":
         return (x > threshold).to(x.dtype)
     if mode == "stochastic":
@@ -105,6 +107,8 @@ class DynamicBinarization(Dataset):
                     f"DynamicBinarization needs floating-point intensities in [0, 1], got "
                     f"dtype {data.dtype}; scale integer pixels first (e.g. x.float() / 255)"
                 )
+            if data.numel() and torch.isnan(data).any():
+                raise ValueError("DynamicBinarization: data contains NaN; intensities must lie in [0, 1]")
             if data.numel() and (data.min() < 0 or data.max() > 1):
                 raise ValueError(
                     "DynamicBinarization needs intensities in [0, 1], got values in "

@@ -31,7 +31,7 @@ def _read_idx_bytes(path: Path) -> bytes:
     if path.suffix == ".gz":
         try:
             with gzip.open(path, "rb") as f:
-                return f.read()
+                return _read_declared(f, path)
         except EOFError as exc:
             raise DatasetIntegrityError(
                 f"{path} is a truncated gzip file ({exc}); download it again"
@@ -39,6 +39,29 @@ def _read_idx_bytes(path: Path) -> bytes:
         except (gzip.BadGzipFile, OSError, zlib.error) as exc:
             raise DatasetIntegrityError(f"{path} is not a valid gzip file ({exc})") from exc
     return path.read_bytes()
+
+
+def _read_declared(f, path: Path) -> bytes:
+    """The decompressed bytes of a gzip stream, read no further than the size its IDX header
+    declares (plus one byte, to tell a longer file): a small file that would expand to far more
+    (a decompression bomb) is refused before it is expanded."""
+    data = f.read(4)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES or data[3] == 0:
+        return data  # _parse_idx says what is wrong with it
+    data += f.read(4 * data[3])
+    header = 4 + 4 * data[3]
+    if len(data) < header:
+        return data
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(data[3])]
+    expected = header + math.prod(dims) * _IDX_TYPES[data[2]].itemsize
+    data += f.read(expected - header)
+    if f.read(1):
+        raise DatasetIntegrityError(
+            f"{path} is longer than its header says: dimensions {tuple(dims)} of {_IDX_TYPES[data[2]].name} "
+            f"need {expected} bytes (header {header} + data), the decompressed file has more; it was not "
+            "decompressed further"
+        )
+    return data
 
 
 def _parse_idx(data: bytes, path: Path) -> np.ndarray:

@@ -186,3 +186,17 @@ def test_bad_input(call, error, match):
 def test_model_arguments_are_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_nrelu_free_energy_in_closed_form_matches_the_long_sum():
+    from dgm_fast.models.rbm.model import _stepped_sigmoid_log_partition
+
+    x = torch.tensor([-60.0, -3.0, 0.0, 2.5, 40.0, 41.7, 45.0, 200.0, 1234.5], dtype=torch.float64)
+    offsets = torch.arange(1, 3001, dtype=torch.float64) - 0.5  # every term that matters here
+    brute = torch.nn.functional.softplus(x.unsqueeze(-1) - offsets).sum(-1)
+    torch.testing.assert_close(_stepped_sigmoid_log_partition(x), brute, rtol=1e-13, atol=1e-13)
+    huge = _stepped_sigmoid_log_partition(torch.tensor([1e9], dtype=torch.float64))  # no 3.8 GB allocation
+    assert torch.isfinite(huge).all() and huge.item() == pytest.approx(1e18 / 2, rel=1e-6)
+    assert torch.isnan(_stepped_sigmoid_log_partition(torch.tensor([float("nan")]))).all()  # no exception
+    rbm = random_rbm(4, 3, hidden="nrelu")
+    assert torch.isnan(rbm.free_energy(torch.full((1, 4), float("nan"), dtype=torch.float64))).all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from numbers import Integral
 
@@ -288,7 +287,14 @@ class RBM(nn.Module):
 def _stepped_sigmoid_log_partition(x: torch.Tensor) -> torch.Tensor:
     """``sum_{i>=1} softplus(x - i + 1/2)``: the hidden term of the free energy of stepped
     sigmoid units (infinitely many Bernoulli copies with biases offset by -i + 1/2), which NReLU
-    units approximate. Truncated where the terms fall below 1e-13."""
-    n_terms = max(40, int(math.ceil(float(x.detach().max()))) + 40) if x.numel() else 1
-    offsets = torch.arange(1, n_terms + 1, dtype=x.dtype, device=x.device) - 0.5
-    return torch.nn.functional.softplus(x.unsqueeze(-1) - offsets).sum(-1)
+    units approximate.
+
+    The terms with ``x - i + 1/2 >= 40`` equal their argument to within 4e-18 (softplus(t) = t +
+    log1p(exp(-t))), so the first ``m = max(0, floor(x - 40.5))`` of them are summed in closed
+    form, ``m (x - m / 2)``, and the next 100 one by one (beyond them the terms are below 1e-25):
+    the same work for any ``x``, no host synchronisation, finite memory for huge ``x``; NaN gives
+    NaN."""
+    m = torch.clamp(torch.floor(x.detach() - 40.5), min=0).nan_to_num(nan=0.0, posinf=0.0)
+    offsets = torch.arange(1, 101, dtype=x.dtype, device=x.device) - 0.5
+    rest = torch.nn.functional.softplus((x - m).unsqueeze(-1) - offsets).sum(-1)
+    return m * (x - m / 2) + rest
