@@ -19,6 +19,8 @@
 // products run on the tensors' device); autograd and fake kernels are in
 // python/dgm_fast/ops/mmd.py, the plain-PyTorch definition in python/dgm_fast/reference/mmd.py.
 #include <cmath>
+#include <limits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -81,12 +83,34 @@ int64_t n_tiles(int64_t n) { return (n + kTile - 1) / kTile; }
 
 // Squared distances between the rows of a [n, D] and b [m, D] (a_sq, b_sq: their squared
 // norms), clamped at 0; on_diagonal: a and b are the same rows, whose distance is set to 0.
+// The rows are centred (see centred()), so the expansion ||a||^2 + ||b||^2 - 2 a.b does not
+// cancel for data far from the origin. A squared norm that overflows to inf makes its row's
+// distances inf (the expansion would give inf - inf = NaN): their kernel values are 0, as they
+// are for the true, finite but enormous, distances. A NaN input still gives NaN.
 Tensor sq_dist_tile(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Tensor& b_sq,
-                    bool on_diagonal) {
+                    bool on_diagonal, bool may_overflow) {
   Tensor d2 = at::addmm(b_sq.unsqueeze(0), a, b.t(), /*beta=*/1, /*alpha=*/-2);  // [n, m]
   d2.add_(a_sq.unsqueeze(1)).clamp_min_(0);
+  if (may_overflow) {
+    const Tensor overflowed = at::logical_or(a_sq.isinf().unsqueeze(1), b_sq.isinf().unsqueeze(0));
+    d2.masked_fill_(overflowed, std::numeric_limits<double>::infinity());
+  }
   if (on_diagonal) d2.diagonal().zero_();
   return d2;
+}
+
+// x and y minus the mean of all their rows (MMD and its gradient are unchanged by a common
+// shift; the squared distances of centred rows lose no digits to cancellation), contiguous.
+std::pair<Tensor, Tensor> centred(const Tensor& x, const Tensor& y) {
+  const Tensor center = (x.sum(0) + y.sum(0)) / static_cast<double>(x.size(0) + y.size(0));
+  return {(x - center).contiguous(), (y - center).contiguous()};
+}
+
+// Whether a squared norm overflowed: on the CPU it costs nothing to ask; on CUDA, asking would
+// synchronise with the host, so the distances are always masked there.
+bool may_overflow(const Tensor& x_sq, const Tensor& y_sq) {
+  if (!x_sq.device().is_cpu()) return true;
+  return x_sq.isinf().any().item<bool>() || y_sq.isinf().any().item<bool>();
 }
 
 // sum_s scale_s * exp(coef_s * d2) for a contiguous tile d2, with tmp as scratch of d2's shape.
@@ -168,7 +192,7 @@ Tensor kernel_and_weight(const Tensor& d2, const Rbf& rbf, Tensor& tmp, Tensor& 
 // sum_{i,j} k(a_i, b_j) as a 0-dim float64 tensor on a's device; symmetric: a is b (a_sq is
 // b_sq), visited on and above the diagonal, the i = j terms left out when exclude_diagonal.
 Tensor kernel_total(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Tensor& b_sq,
-                    const Rbf& rbf, bool symmetric, bool exclude_diagonal) {
+                    const Rbf& rbf, bool symmetric, bool exclude_diagonal, bool overflow) {
   Tensor total = at::zeros({}, a.options().dtype(at::kDouble));
   Tensor tmp;
   for (int64_t ti = 0; ti < n_tiles(a.size(0)); ++ti) {
@@ -177,7 +201,7 @@ Tensor kernel_total(const Tensor& a, const Tensor& b, const Tensor& a_sq, const 
       const int64_t j0 = tj * kTile, nj = std::min(kTile, b.size(0) - j0);
       const bool diag = symmetric && ti == tj;
       const Tensor d2 = sq_dist_tile(a.narrow(0, i0, ni), b.narrow(0, j0, nj),
-                                     a_sq.narrow(0, i0, ni), b_sq.narrow(0, j0, nj), diag);
+                                     a_sq.narrow(0, i0, ni), b_sq.narrow(0, j0, nj), diag, overflow);
       if (!tmp.defined() || tmp.sizes() != d2.sizes()) tmp = at::empty_like(d2);
       Tensor k = kernel_sum(d2, rbf.coef, rbf.ones, tmp);
       if (diag && exclude_diagonal) k.diagonal().zero_();
@@ -201,13 +225,14 @@ Tensor mmd_impl(const Tensor& x,  // [N, D]
                 const Tensor& y,  // [M, D]
                 at::ArrayRef<double> bandwidths, c10::string_view kernel, bool unbiased) {
   check_mmd_args(x, y, bandwidths, kernel, unbiased, "mmd");
-  const Tensor xc = x.contiguous(), yc = y.contiguous();
+  const auto [xc, yc] = centred(x, y);
   const Tensor x_sq = xc.square().sum(1), y_sq = yc.square().sum(1);  // [N], [M]
+  const bool overflow = may_overflow(x_sq, y_sq);
   const Rbf rbf(bandwidths);
   const Coefficients c = mmd_coefficients(xc.size(0), yc.size(0), unbiased);
-  const Tensor sxx = kernel_total(xc, xc, x_sq, x_sq, rbf, true, unbiased);
-  const Tensor syy = kernel_total(yc, yc, y_sq, y_sq, rbf, true, unbiased);
-  const Tensor sxy = kernel_total(xc, yc, x_sq, y_sq, rbf, false, false);
+  const Tensor sxx = kernel_total(xc, xc, x_sq, x_sq, rbf, true, unbiased, overflow);
+  const Tensor syy = kernel_total(yc, yc, y_sq, y_sq, rbf, true, unbiased, overflow);
+  const Tensor sxy = kernel_total(xc, yc, x_sq, y_sq, rbf, false, false, overflow);
   return (sxx * c.xx + syy * c.yy - sxy * (2 * c.xy)).to(x.scalar_type());
 }
 
@@ -218,7 +243,7 @@ Tensor mmd_impl(const Tensor& x,  // [N, D]
 // diagonal count for both their rows and columns (k twice off the diagonal), and W's diagonal is
 // 0 (it multiplies a_i - a_i = 0).
 void accumulate_value_and_w(const Tensor& a, const Tensor& b, const Tensor& a_sq, const Tensor& b_sq,
-                            const Rbf& rbf, bool symmetric, bool exclude_diagonal, Tensor& k_total,
+                            const Rbf& rbf, bool symmetric, bool exclude_diagonal, bool overflow, Tensor& k_total,
                             Tensor& row_w, Tensor& w_b, Tensor& col_w, Tensor& w_a) {
   Tensor tmp;
   for (int64_t ti = 0; ti < n_tiles(a.size(0)); ++ti) {
@@ -228,7 +253,7 @@ void accumulate_value_and_w(const Tensor& a, const Tensor& b, const Tensor& a_sq
       const int64_t j0 = tj * kTile, nj = std::min(kTile, b.size(0) - j0);
       const Tensor b_blk = b.narrow(0, j0, nj);
       const bool diag = symmetric && ti == tj;
-      const Tensor d2 = sq_dist_tile(a_blk, b_blk, a_sq.narrow(0, i0, ni), b_sq.narrow(0, j0, nj), diag);
+      const Tensor d2 = sq_dist_tile(a_blk, b_blk, a_sq.narrow(0, i0, ni), b_sq.narrow(0, j0, nj), diag, overflow);
       if (!tmp.defined() || tmp.sizes() != d2.sizes()) tmp = at::empty_like(d2);
       Tensor tile_k = at::zeros({}, a.options().dtype(at::kDouble));
       Tensor w = kernel_and_weight(d2, rbf, tmp, tile_k);  // [ni, nj]
@@ -255,8 +280,9 @@ std::tuple<Tensor, Tensor, Tensor> mmd_with_grad_impl(const Tensor& x,  // [N, D
                                                       at::ArrayRef<double> bandwidths,
                                                       c10::string_view kernel, bool unbiased) {
   check_mmd_args(x, y, bandwidths, kernel, unbiased, "mmd_with_grad");
-  const Tensor xc = x.contiguous(), yc = y.contiguous();
+  const auto [xc, yc] = centred(x, y);
   const Tensor x_sq = xc.square().sum(1), y_sq = yc.square().sum(1);  // [N], [M]
+  const bool overflow = may_overflow(x_sq, y_sq);
   const Rbf rbf(bandwidths);
   const Coefficients c = mmd_coefficients(xc.size(0), yc.size(0), unbiased);
   const int64_t n = xc.size(0), m = yc.size(0);
@@ -267,9 +293,9 @@ std::tuple<Tensor, Tensor, Tensor> mmd_with_grad_impl(const Tensor& x,  // [N, D
   Tensor row_xy = at::zeros({n}, xc.options()), wxy_y = at::zeros_like(xc);  // over y, per x row
   Tensor col_xy = at::zeros({m}, xc.options()), wxy_x = at::zeros_like(yc);  // over x, per y row
   Tensor unused;
-  accumulate_value_and_w(xc, xc, x_sq, x_sq, rbf, true, unbiased, sxx, row_xx, wxx_x, unused, unused);
-  accumulate_value_and_w(yc, yc, y_sq, y_sq, rbf, true, unbiased, syy, row_yy, wyy_y, unused, unused);
-  accumulate_value_and_w(xc, yc, x_sq, y_sq, rbf, false, false, sxy, row_xy, wxy_y, col_xy, wxy_x);
+  accumulate_value_and_w(xc, xc, x_sq, x_sq, rbf, true, unbiased, overflow, sxx, row_xx, wxx_x, unused, unused);
+  accumulate_value_and_w(yc, yc, y_sq, y_sq, rbf, true, unbiased, overflow, syy, row_yy, wyy_y, unused, unused);
+  accumulate_value_and_w(xc, yc, x_sq, y_sq, rbf, false, false, overflow, sxy, row_xy, wxy_y, col_xy, wxy_x);
   Tensor value = (sxx * c.xx + syy * c.yy - sxy * (2 * c.xy)).to(x.scalar_type());
   Tensor gx = xc * (row_xy * (2 * c.xy) - row_xx * (2 * c.xx)).unsqueeze(1);
   gx.add_(wxx_x, 2 * c.xx).sub_(wxy_y, 2 * c.xy);
