@@ -232,3 +232,10 @@ def test_fused_steps_under_an_lr_schedule_do_not_warn(digits):
 def test_eval_fn_must_return_a_dict(digits):
     with pytest.raises(TypeError, match="eval_fn must return a dict of metric names to values, got int 5"):
         train.fit_rbm(small_rbm(digits), digits[:40], epochs=1, progress=False, eval_fn=lambda rbm, epoch: 5)
+
+
+def test_generator_and_eval_fn_are_checked_before_training(digits):
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        train.fit_rbm(small_rbm(digits), digits, epochs=1, generator=0, progress=False)
+    with pytest.raises(TypeError, match=r"eval_fn must accept two arguments, \(rbm, epoch\)"):
+        train.fit_rbm(small_rbm(digits), digits, epochs=1, progress=False, eval_fn=lambda rbm: {})

@@ -13,6 +13,7 @@ learning-rate schedules, progress bars, evaluation, atomic checkpoints, exact re
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable
 
@@ -386,6 +387,19 @@ class Sparsity:
 # the RBM's use of the common loop
 
 
+def _check_eval_fn(eval_fn) -> None:
+    """eval_fn is called as eval_fn(rbm, epoch): say so before training, not after an epoch."""
+    if not callable(eval_fn):
+        raise TypeError(f"fit_rbm: eval_fn must be a function of (rbm, epoch), got {type(eval_fn).__name__}")
+    try:
+        inspect.signature(eval_fn).bind(None, 0)
+    except TypeError:
+        raise TypeError("fit_rbm: eval_fn must accept two arguments, (rbm, epoch), and return a dict of "
+                        f"metrics; {getattr(eval_fn, '__name__', eval_fn)!s} does not") from None
+    except ValueError:  # no signature to inspect (some builtins): find out when it is called
+        pass
+
+
 def fit_rbm(
     rbm: RBM,
     data,
@@ -437,6 +451,10 @@ def fit_rbm(
     """
     if isinstance(data, torch.Tensor) and data.dim() != 2:
         raise ValueError(f"fit_rbm: data must be [n_samples, n_visible], got {list(data.shape)}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"fit_rbm: generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if eval_fn is not None:
+        _check_eval_fn(eval_fn)
     if generator is None:  # drawn from torch's default generator, so torch.manual_seed governs it
         seed = int(torch.randint(2**62, (1,)).item())
         generator = torch.Generator(device=rbm.weight.device).manual_seed(seed)
