@@ -42,3 +42,14 @@ def exact_visible_distribution(rbm):
 def empirical_distribution(samples, n_visible):
     codes = (samples.round().long() << torch.arange(n_visible)).sum(1)
     return torch.bincount(codes, minlength=1 << n_visible).double() / samples.shape[0]
+
+
+def outcome(call):
+    """What a call gives, for comparing two ways of making it: ``(exception class, first line of
+    its message)``, or ``("ok", [(shape, dtype) of each output])``."""
+    try:
+        out = call()
+    except Exception as exc:  # noqa: BLE001  (the class is part of what is compared)
+        return type(exc), str(exc).split("\n")[0]
+    outs = out if isinstance(out, tuple) else (out,)
+    return "ok", [(tuple(t.shape), t.dtype) for t in outs]

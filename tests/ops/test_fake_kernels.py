@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import dgm_fast  # noqa: F401  (registers the ops)
+from helpers import outcome
 
 lib = torch.ops.dgm_fast
 f32, f64, i32, i64, f16 = torch.float32, torch.float64, torch.int32, torch.int64, torch.float16
@@ -79,15 +80,6 @@ CASES = {
     "mmd_backward ok": lambda: lib.mmd_backward(z(()), z(4, 3), z(5, 3), [1.0]),
     "mmd_backward grad shape": lambda: lib.mmd_backward(z(2), z(4, 3), z(5, 3), [1.0]),
 }
-
-
-def outcome(call):
-    try:
-        out = call()
-    except Exception as exc:  # noqa: BLE001  (the class is part of what is compared)
-        return type(exc), str(exc).split("\n")[0]
-    outs = out if isinstance(out, tuple) else (out,)
-    return "ok", [(tuple(t.shape), t.dtype) for t in outs]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

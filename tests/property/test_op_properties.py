@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from dgm_fast import losses, ops, reference  # noqa: E402
+from helpers import outcome  # noqa: E402
 
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -165,15 +166,6 @@ OPS = {
     "mmd": (2, lambda a: torch.ops.dgm_fast.mmd(a[0], a[1], [1.0])),
     "mmd_with_grad": (2, lambda a: torch.ops.dgm_fast.mmd_with_grad(a[0], a[1], [1.0], unbiased=False)),
 }
-
-
-def outcome(call):
-    try:
-        out = call()
-    except Exception as exc:  # noqa: BLE001  (the class is part of what is compared)
-        return type(exc), str(exc).split("\n")[0]
-    outs = out if isinstance(out, tuple) else (out,)
-    return "ok", [(tuple(t.shape), t.dtype) for t in outs]
 
 
 @pytest.mark.parametrize("op", sorted(OPS))
