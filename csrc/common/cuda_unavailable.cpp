@@ -6,7 +6,6 @@
 #include "common/cuda_unavailable.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -34,21 +33,22 @@ bool needs_cuda_stub(const c10::OperatorHandle& op) {
 }  // namespace
 
 void register_cuda_unavailable_kernels() {
-  static std::once_flag once;
-  // Kept for the life of the process: destroying a Library removes its registrations.
-  static std::unique_ptr<torch::Library> library;
-  std::call_once(once, [] {
-    library = std::make_unique<torch::Library>(torch::Library::IMPL, "dgm_fast",
-                                               c10::DispatchKey::CUDA, __FILE__, __LINE__);
+  // A function-local static runs once (a magic static, not std::call_once: no pthread_once, a
+  // glibc 2.34 symbol). Kept for the life of the process: destroying a Library removes its
+  // registrations.
+  static const std::unique_ptr<torch::Library> library = [] {
+    auto lib = std::make_unique<torch::Library>(torch::Library::IMPL, "dgm_fast",
+                                                c10::DispatchKey::CUDA, __FILE__, __LINE__);
     auto& dispatcher = c10::Dispatcher::singleton();
     for (const c10::OperatorName& name : dispatcher.getAllOpNames()) {
       if (name.name.rfind("dgm_fast::", 0) != 0) continue;
       const auto op = dispatcher.findOp(name);
       if (op.has_value() && needs_cuda_stub(*op))
-        library->impl(name.name.c_str(),
-                      torch::CppFunction::makeFromBoxedFunction<&no_cuda_kernels>());
+        lib->impl(name.name.c_str(), torch::CppFunction::makeFromBoxedFunction<&no_cuda_kernels>());
     }
-  });
+    return lib;
+  }();
+  (void)library;
 }
 
 }  // namespace dgm_fast
