@@ -108,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
             path.unlink(missing_ok=True)
     if ckpt.exists():
         try:
-            trained = RBM.load(ckpt)
-            done = load_checkpoint(ckpt)["epoch"]
+            previous = load_checkpoint(ckpt)  # read once: the model and the epoch count
+            trained, done = RBM.from_checkpoint(previous, ckpt), previous["epoch"]
+            del previous
         except (RuntimeError, ValueError, KeyError) as exc:  # truncated, overwritten, not a checkpoint
             return fail(f"could not read the checkpoint {ckpt} ({exc.__cause__ or exc}); it is corrupt or not a "
                         "checkpoint of this command. Run again with --restart to delete it and start over.")

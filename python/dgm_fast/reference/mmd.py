@@ -34,19 +34,11 @@ def mmd(
         d2 = sq_dist(a, b, same)
         return sum(torch.exp(-d2 / (2 * float(s) ** 2)) for s in bandwidths)
 
-    n, m = x.shape[0], y.shape[0]
     # A common shift changes neither the MMD nor its gradient; centring keeps the expansion of
     # the squared distances from cancelling for data far from the origin (as the kernel does).
     center = torch.cat([x, y]).mean(0).detach()
     x, y = x - center, y - center
-    kxx, kyy, kxy = k(x, x, True), k(y, y, True), k(x, y, False)
-    if unbiased:
-        s = float(len(bandwidths))  # k(a, a) = one per bandwidth
-        xx = (kxx.sum() - n * s) / (n * (n - 1))
-        yy = (kyy.sum() - m * s) / (m * (m - 1))
-    else:
-        xx, yy = kxx.sum() / n**2, kyy.sum() / m**2
-    return xx + yy - 2 * kxy.mean()
+    return _mmd_from_kernels(k(x, x, True), k(y, y, True), k(x, y, False), len(bandwidths), unbiased)
 
 
 def direct_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
@@ -58,12 +50,16 @@ def direct_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: Sequence[float] = D
         d2 = (a.unsqueeze(1) - b.unsqueeze(0)).square().sum(-1)
         return sum(torch.exp(-d2 / (2 * float(s) ** 2)) for s in bandwidths)
 
-    n, m = x.shape[0], y.shape[0]
-    kxx, kyy, kxy = k(x, x, True), k(y, y, True), k(x, y, False)
+    return _mmd_from_kernels(k(x, x, True), k(y, y, True), k(x, y, False), len(bandwidths), unbiased)
+
+
+def _mmd_from_kernels(kxx, kyy, kxy, n_bandwidths: int, unbiased: bool) -> torch.Tensor:
+    """MMD^2 from the three kernel matrices; unbiased: without the i = j terms, each of which is
+    exactly one per bandwidth."""
+    n, m = kxx.shape[0], kyy.shape[0]
     if unbiased:
-        s = float(len(bandwidths))
-        xx = (kxx.sum() - n * s) / (n * (n - 1))
-        yy = (kyy.sum() - m * s) / (m * (m - 1))
+        xx = (kxx.sum() - n * n_bandwidths) / (n * (n - 1))
+        yy = (kyy.sum() - m * n_bandwidths) / (m * (m - 1))
     else:
         xx, yy = kxx.sum() / n**2, kyy.sum() / m**2
     return xx + yy - 2 * kxy.mean()

@@ -106,13 +106,17 @@ class RBM(nn.Module):
         """The model from a file written by :meth:`save` or a training checkpoint of
         :func:`~dgm_fast.models.rbm.fit_rbm` (``dgm-fast train rbm`` writes one), for sampling
         and evaluation: ``RBM.load("runs/rbm-digits/checkpoint.pt").sample(100, generator=g)``."""
-        state = load_checkpoint(path)
+        return cls.from_checkpoint(load_checkpoint(path), path).to(map_location)
+
+    @classmethod
+    def from_checkpoint(cls, state: dict, source: str | os.PathLike = "the checkpoint") -> "RBM":
+        """The model from a checkpoint already read with :func:`dgm_fast.train.load_checkpoint`."""
         if state.get("model_class") != cls.__name__ or "model" not in state:
-            raise ValueError(f"{path} does not hold an {cls.__name__} (model_class: {state.get('model_class')!r})")
+            raise ValueError(f"{source} does not hold an {cls.__name__} (model_class: {state.get('model_class')!r})")
         dtype = state["model"]["weight"].dtype
         model = cls(**state["model_config"], dtype=dtype)
         model.load_state_dict(state["model"])
-        return model.to(map_location)
+        return model
 
     def extra_repr(self) -> str:
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}, visible={self.visible!r}, hidden={self.hidden!r}"
