@@ -17,8 +17,9 @@
 #include "common/cpu_loops.h"
 #include "common/cuda_unavailable.h"
 
-#if !defined(DGM_FAST_VERSION) || !defined(DGM_FAST_TORCH_VERSION) || !defined(DGM_FAST_TORCH_CUDA)
-#error "the build defines DGM_FAST_VERSION, DGM_FAST_TORCH_VERSION and DGM_FAST_TORCH_CUDA"
+#if !defined(DGM_FAST_VERSION) || !defined(DGM_FAST_TORCH_VERSION) || !defined(DGM_FAST_TORCH_CUDA) || \
+    !defined(DGM_FAST_VARIANT)
+#error "the build defines DGM_FAST_VERSION, DGM_FAST_TORCH_VERSION, DGM_FAST_TORCH_CUDA and DGM_FAST_VARIANT"
 #endif
 #ifndef DGM_FAST_CUDA_ARCHITECTURES
 #define DGM_FAST_CUDA_ARCHITECTURES ""
@@ -52,6 +53,8 @@ PyObject* build_info(PyObject* /*module*/, PyObject* /*unused*/) {
   try {
     const bool ok =
         set_item(info, "version", text(DGM_FAST_VERSION)) &&
+        // What the binary needs, e.g. pt213cpu or pt213cu130 (CMakeLists.txt).
+        set_item(info, "variant", text(DGM_FAST_VARIANT)) &&
         set_item(info, "torch_version", text(DGM_FAST_TORCH_VERSION)) &&
         // torch.version.cuda of the torch built against ("" for a CPU torch).
         set_item(info, "torch_cuda", text(DGM_FAST_TORCH_CUDA)) &&

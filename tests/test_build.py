@@ -32,10 +32,35 @@ def test_cli_info_json():
     assert info["version"] == dgm_fast.__version__ and "cuda" in info
 
 
+def test_build_variant_names_torch_release_and_kernels():
+    info = dgm_fast.build_info()
+    major, minor = torch.__version__.split(".")[:2]
+    kernels = "cu" + info["torch_cuda"].replace(".", "") if info["cuda"] else "cpu"
+    assert info["variant"] == f"pt{major}{minor}{kernels}"
+    assert info["torch_cuda"] == (torch.version.cuda or "")
+
+
 def test_version_mismatch_is_explained():
-    with pytest.raises(ImportError, match=r"built against torch 2\.0\.0 .*--no-build-isolation"):
-        _extension.check_torch_version("2.0.0", torch.__version__)
-    _extension.check_torch_version(torch.__version__, torch.__version__)
+    with pytest.raises(ImportError, match=r"built against torch 2\.0\.0 but torch 2\.13\.0\+cpu .*--no-build-isolation"):
+        _extension.check_torch_version("2.0.0", "", "2.13.0+cpu", None)
+    with pytest.raises(ImportError, match=r"built against torch 2\.12\.1\+cu130 but torch 2\.13\.0\+cu130"):
+        _extension.check_torch_version("2.12.1+cu130", "13.0", "2.13.0+cu130", "13.0")
+    _extension.check_torch_version(torch.__version__, "", torch.__version__, torch.version.cuda)
+
+
+def test_cpu_build_runs_with_any_variant_of_its_torch():
+    # One torch release's CPU and CUDA builds share libtorch_cpu: a CPU-only dgm_fast loads into
+    # either (checked for real by .ci/test-wheel-variants), and its ops on CUDA tensors say so.
+    _extension.check_torch_version("2.13.0+cpu", "", "2.13.0+cu130", "13.0")
+    _extension.check_torch_version("2.13.0", "", "2.13.0+cpu", None)
+
+
+def test_cuda_build_needs_its_cuda_torch():
+    with pytest.raises(ImportError, match=r"built with CUDA kernels .*CUDA 13\.0.* is CPU-only.*\+pt213cpu"):
+        _extension.check_torch_version("2.13.0+cu130", "13.0", "2.13.0+cpu", None)
+    with pytest.raises(ImportError, match=r"built with CUDA kernels .*CUDA 13\.0.* is CUDA 12\.8"):
+        _extension.check_torch_version("2.13.0+cu130", "13.0", "2.13.0+cu128", "12.8")
+    _extension.check_torch_version("2.13.0+cu130", "13.0", "2.13.0", "13.0")
 
 
 def _dgm_fast_ops():
