@@ -23,6 +23,21 @@ def test_build_info():
         assert info["cuda_architectures"]
 
 
+def test_build_config_read_before_loading_agrees_with_the_binary():
+    from dgm_fast import _build_config
+
+    info = dgm_fast.build_info()
+    assert _build_config.VARIANT == info["variant"]
+    assert _build_config.TORCH_VERSION == info["torch_version"]
+    assert _build_config.TORCH_CUDA == info["torch_cuda"]
+    assert _build_config.WITH_CUDA == info["cuda"]
+
+
+def test_extension_is_one_file_for_every_python():
+    # Built against the limited API (csrc/module.cpp): CPython loads _C.abi3.so on 3.10 and later.
+    assert _extension._C.__file__.endswith("_C.abi3.so")
+
+
 def test_cli_info_json():
     out = subprocess.run(
         [sys.executable, "-m", "dgm_fast", "info", "--json"],
@@ -39,13 +54,14 @@ def test_build_variant_names_torch_release_and_kernels():
     major, minor = torch.__version__.split(".")[:2]
     kernels = "cu" + info["torch_cuda"].replace(".", "") if info["cuda"] else "cpu"
     assert info["variant"] == f"pt{major}{minor}{kernels}"
-    assert info["torch_cuda"] == (torch.version.cuda or "")
+    if info["cuda"]:  # a CPU-only build may run with a CUDA torch, a CUDA build only with its own
+        assert info["torch_cuda"] == torch.version.cuda
 
 
 def test_version_mismatch_is_explained():
-    with pytest.raises(ImportError, match=r"built against torch 2\.0\.0 but torch 2\.13\.0\+cpu .*--no-build-isolation"):
+    with pytest.raises(ImportError, match=r"built against torch 2\.0\.0 but torch 2\.13\.0\+cpu .*\(\+pt213cpu; .*--no-build-isolation"):
         _extension.check_torch_version("2.0.0", "", "2.13.0+cpu", None)
-    with pytest.raises(ImportError, match=r"built against torch 2\.12\.1\+cu130 but torch 2\.13\.0\+cu130"):
+    with pytest.raises(ImportError, match=r"built against torch 2\.12\.1\+cu130 but torch 2\.13\.0\+cu130 .*\(\+pt213cu130 or \+pt213cpu;"):
         _extension.check_torch_version("2.12.1+cu130", "13.0", "2.13.0+cu130", "13.0")
     _extension.check_torch_version(torch.__version__, "", torch.__version__, torch.version.cuda)
 

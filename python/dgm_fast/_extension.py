@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import torch
 
-_REBUILD = (
-    "Install the dgm_fast wheel built for this torch (its name carries the torch version and "
-    "variant, e.g. +pt213cpu or +pt213cu130), or rebuild dgm_fast against the torch you have: in "
-    "a checkout of dgm_fast run `pip install --no-build-isolation --no-deps --force-reinstall .`"
-)
+from . import _build_config  # written by the build: what the binary needs
 
-
-def _runtime() -> str:
-    return f"torch {torch.__version__} ({'CUDA ' + torch.version.cuda if torch.version.cuda else 'CPU-only'})"
-
-
-try:
-    from . import _C
-except ImportError as exc:  # most often: built against another torch (undefined symbols)
-    hint = ""
-    if "cuda" in str(exc).lower() and not torch.version.cuda:
-        hint = "This dgm_fast was built with CUDA kernels, which need a CUDA build of torch. "
-    raise ImportError(
-        f"dgm_fast's native extension could not be loaded with {_runtime()}: {exc}. " + hint + _REBUILD
-    ) from exc
+def _what_to_do(running: str, running_cuda: str | None) -> str:
+    major, minor = running.split(".")[:2]
+    variants = f"+pt{major}{minor}cpu"
+    if running_cuda:
+        variants = f"+pt{major}{minor}cu{running_cuda.replace('.', '')} or " + variants
+    return (
+        f"Install the dgm_fast wheel built for this torch ({variants}; docs/wheels.md), or rebuild "
+        "dgm_fast against the torch you have: in a checkout of dgm_fast run "
+        "`pip install --no-build-isolation --no-deps --force-reinstall .`"
+    )
 
 
 def _public(version: str) -> str:
@@ -42,20 +34,31 @@ def check_torch_version(built_against: str, built_cuda: str, running: str, runni
     if _public(built_against) != _public(running):
         raise ImportError(
             f"dgm_fast was built against torch {built_against} but torch {running} is "
-            "installed; its kernels would not match torch's ABI. " + _REBUILD
+            "installed; its kernels would not match torch's ABI. " + _what_to_do(running, running_cuda)
         )
     if built_cuda and built_cuda != (running_cuda or ""):
         running_kind = f"CUDA {running_cuda}" if running_cuda else "CPU-only"
         raise ImportError(
             f"dgm_fast was built with CUDA kernels against torch {built_against} (CUDA {built_cuda}) "
-            f"but the installed torch {running} is {running_kind}. " + _REBUILD
+            f"but the installed torch {running} is {running_kind}. " + _what_to_do(running, running_cuda)
         )
 
 
-BUILD_INFO: dict = dict(_C.build_info())
+# Checked before the binary is loaded: loading one built for another torch can fail in any way.
 check_torch_version(
-    BUILD_INFO["torch_version"],
-    BUILD_INFO["torch_cuda"] if BUILD_INFO["cuda"] else "",
+    _build_config.TORCH_VERSION,
+    _build_config.TORCH_CUDA if _build_config.WITH_CUDA else "",
     torch.__version__,
     torch.version.cuda,
 )
+
+try:
+    from . import _C
+except ImportError as exc:
+    raise ImportError(
+        f"dgm_fast's native extension ({_build_config.VARIANT}, built against torch "
+        f"{_build_config.TORCH_VERSION}) could not be loaded with torch {torch.__version__}: {exc}. "
+        + _what_to_do(torch.__version__, torch.version.cuda)
+    ) from exc
+
+BUILD_INFO: dict = dict(_C.build_info())
