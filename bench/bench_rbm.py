@@ -60,65 +60,17 @@ from timing import graphed, time_fn
 from dgm_fast import RBM
 from dgm_fast.models.rbm import train
 
-LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
+# The baselines live with the packaged suite (dgm_fast/bench/bench_rbm.py, run by `dgm-fast bench`);
+# this script keeps the Markdown tables and the sanity check until RESULTS.md is generated from
+# saved runs.
+from dgm_fast.bench.bench_rbm import (  # noqa: E402
+    LR, MOMENTUM, WEIGHT_DECAY, binary_batch, eager_cd_grads, eager_sweep, looped, make_eager_step,
+    make_learnergy_step, new_learnergy, new_models)
+
 ALL_SIZES = [(100, 784, 500), (1024, 784, 4096), (4096, 4096, 4096)]
 
 
-# ---- the baselines -----------------------------------------------------------------------------
-
-
-def eager_cd_grads(v, W, b, c, weight_decay):
-    """CD-1 gradient of the mean negative log-likelihood, written the obvious way."""
-    batch = v.shape[0]
-    h0p = torch.sigmoid(torch.addmm(c, v, W))
-    h0 = torch.bernoulli(h0p)
-    v1 = torch.bernoulli(torch.sigmoid(torch.addmm(b, h0, W.t())))
-    h1p = torch.sigmoid(torch.addmm(c, v1, W))
-    grad_W = (v1.t() @ h1p - v.t() @ h0p) / batch + weight_decay * W
-    grad_b = (v1 - v).mean(0)
-    grad_c = (h1p - h0p).mean(0)
-    return grad_W, grad_b, grad_c
-
-
-def make_eager_step(params, optimizer, weight_decay):
-    W, b, c = params
-
-    def eager_cd_step(v):
-        with torch.no_grad():
-            grads = eager_cd_grads(v, W, b, c, weight_decay)
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
-
-    return eager_cd_step
-
-
-def eager_sweep(v, W, b, c):
-    h = torch.bernoulli(torch.sigmoid(torch.addmm(c, v, W)))
-    return torch.bernoulli(torch.sigmoid(torch.addmm(b, h, W.t())))
-
-
-def looped(sweep, steps):
-    def chain(v, W, b, c):
-        for _ in range(steps):
-            v = sweep(v, W, b, c)
-        return v
-
-    return chain
-
-
-def make_learnergy_step(model):
-    """One batch of learnergy's RBM.fit (learnergy/models/bernoulli/rbm.py), metrics left out."""
-
-    def learnergy_step(samples):
-        _, _, _, _, visible_states = model.gibbs_sampling(samples)
-        visible_states = visible_states.detach()
-        cost = torch.mean(model.energy(samples)) - torch.mean(model.energy(visible_states))
-        model.optimizer.zero_grad()
-        cost.backward()
-        model.optimizer.step()
-
-    return learnergy_step
+# ---- the peers ---------------------------------------------------------------------------------
 
 
 def import_learnergy():
@@ -140,30 +92,10 @@ def import_sklearn():
 # ---- timing ------------------------------------------------------------------------------------
 
 
-def binary_batch(batch, n_visible, device, generator):
-    """Binary data with per-unit rates spread over (0.05, 0.95), like pixels of a binarised image."""
-    rates = 0.05 + 0.9 * torch.rand(n_visible, generator=generator)
-    return (torch.rand(batch, n_visible, generator=generator) < rates).float().to(device)
 
 
-def new_models(n_visible, n_hidden, device, seed=0):
-    """dgm_fast's RBM and eager parameters (W, b, c) with the same initial values, each with its
-    own SGD optimizer."""
-    rbm = RBM(n_visible, n_hidden, device=device, generator=torch.Generator().manual_seed(seed))
-    params = [torch.nn.Parameter(p.detach().clone()) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
-    opt = torch.optim.SGD(rbm.parameters(), lr=LR, momentum=MOMENTUM)
-    eager_opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
-    return rbm, opt, params, eager_opt
 
 
-def new_learnergy(LearnergyRBM, rbm, device):
-    model = LearnergyRBM(n_visible=rbm.n_visible, n_hidden=rbm.n_hidden, steps=1, learning_rate=LR,
-                         momentum=MOMENTUM, decay=WEIGHT_DECAY, use_gpu=device.type == "cuda")
-    with torch.no_grad():
-        model.W.copy_(rbm.weight)
-        model.a.copy_(rbm.visible_bias)
-        model.b.copy_(rbm.hidden_bias)
-    return model
 
 
 def fmt_size(size):

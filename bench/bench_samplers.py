@@ -23,24 +23,15 @@ import sys
 import torch
 
 from timing import graphed, print_header, time_fn
-from dgm_fast import ops
+from dgm_fast.bench.bench_samplers import eager_bernoulli, eager_reparam, fused_bernoulli, fused_reparam
 
 
-def eager_bernoulli(x, b):
-    return torch.bernoulli(torch.sigmoid(x + b))
 
 
-def fused_bernoulli(x, b):
-    return ops.bernoulli_logits(x, b)
 
 
-def eager_reparam(mu, log_var):
-    eps = torch.randn_like(mu)
-    return mu + torch.exp(0.5 * log_var) * eps, eps
 
 
-def fused_reparam(mu, log_var):
-    return ops.normal_reparam(mu, log_var)
 
 
 def cases(device):
@@ -57,7 +48,6 @@ def cases(device):
 _ISA_SCRIPT = """
 import torch, dgm_fast
 from timing import time_fn
-from dgm_fast import ops
 torch.set_num_threads(1)
 x, mu, lv = torch.randn(1024, 4096), torch.zeros(1024, 4096), torch.zeros(1024, 4096)
 print(dgm_fast.build_info()["cpu_isa"], *(time_fn(f, a, {t}) * 1e3 for f, a in (

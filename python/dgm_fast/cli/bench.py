@@ -1,0 +1,79 @@
+"""``dgm-fast bench``: the installed benchmark suite (``dgm_fast/bench``), run by pytest-benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ._common import fail
+
+FAMILIES = ("samplers", "rbm")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run the benchmark suite (pytest-benchmark)",
+        description="Times dgm_fast against eager PyTorch, torch.compile, CUDA graphs (GPU) and the "
+        "peers (scikit-learn, learnergy if installed), grouped by case, and prints each "
+        "implementation's time over dgm_fast's. Saved runs go to .benchmarks/ in the current "
+        "directory, where pytest-benchmark's own tools find them too.",
+    )
+    p.add_argument("--quick", action="store_true", help="the small sizes only (about 2 minutes on 2 cores)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--only", choices=FAMILIES, action="append", metavar="FAMILY",
+                   help=f"run one family ({', '.join(FAMILIES)}); repeat for several")
+    p.add_argument("--save", metavar="NAME", help="save the run as .benchmarks/<machine>/NNNN_NAME.json")
+    p.add_argument("--compare", metavar="NAME",
+                   help="compare with the newest saved run called NAME (or numbered NAME, e.g. 0003) and fail "
+                   "on a regression beyond --threshold")
+    p.add_argument("--threshold", type=float, default=10.0, metavar="PERCENT",
+                   help="--compare fails when a case's median is this much slower (default: 10)")
+    p.add_argument("--smoke", action="store_true",
+                   help="run every case once, untimed (pytest-benchmark's --benchmark-disable): checks that "
+                   "the suite runs")
+    p.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --), e.g. -k compile")
+    p.set_defaults(func=run)
+
+
+def pytest_arguments(args: argparse.Namespace) -> list[str]:
+    """The pytest command line for ``args`` (the suite's own pytest.ini, whatever the current
+    directory holds)."""
+    from .. import bench
+
+    here = os.path.dirname(bench.__file__)
+    files = [os.path.join(here, f"bench_{family}.py") for family in (args.only or FAMILIES)]
+    argv = ["-c", os.path.join(here, "pytest.ini"), "--rootdir", here, *files,
+            f"--dgm-device={args.device}", "--benchmark-group-by=group", "--benchmark-sort=name",
+            "--benchmark-columns=median,iqr,min,rounds", "-q"]
+    if args.quick:
+        argv += ["--dgm-quick", "--benchmark-max-time=0.2", "--benchmark-min-rounds=3"]
+    if args.smoke:
+        argv.append("--benchmark-disable")
+    if args.save:
+        argv.append(f"--benchmark-save={args.save}")
+    if args.compare:
+        wanted = args.compare if args.compare.isdigit() else f"*_{args.compare}"
+        argv += [f"--benchmark-compare={wanted}", f"--benchmark-compare-fail=median:{args.threshold:g}%"]
+    return argv + list(args.pytest_args)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.smoke and (args.save or args.compare):
+        return fail("--smoke times nothing: it cannot --save or --compare")
+    try:
+        import pytest
+        import pytest_benchmark  # noqa: F401
+    except ImportError as exc:
+        return fail(f"dgm-fast bench needs pytest and pytest-benchmark ({exc}): pip install 'dgm_fast[bench]'")
+    from pytest_benchmark.session import PerformanceRegression
+
+    try:
+        return int(pytest.main(pytest_arguments(args)))
+    except PerformanceRegression:  # raised after its report ("Performance has regressed: ...")
+        print(f"dgm-fast bench: slower than {args.compare!r} by more than {args.threshold:g}% in the cases "
+              "listed above", file=sys.stderr)
+        return 1
+
+
