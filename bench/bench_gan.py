@@ -13,24 +13,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torch.nn.functional as F
 
 from dgm_fast import losses
+from dgm_fast.bench.bench_losses import eager_gan
 from timing import fwd_bwd, print_header, time_fn
-
-
-def eager_gan(kind):
-    def f(r, fk):  # what a PyTorch user writes: the stable softplus form, in the input dtype
-        d = F.softplus(-r).mean() + F.softplus(fk).mean()
-        if kind == "minimax":
-            g = -F.softplus(fk).mean()
-        elif kind == "non_saturating":
-            g = F.softplus(-fk).mean()
-        else:
-            g = F.softplus(-fk).mean() + F.softplus(r).mean()
-        return d, g
-
-    return f
 
 
 def gan_table(device, min_run_time, compile_):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch.utils.benchmark import Timer
 
+# Shared with the packaged suite (dgm-fast bench), so that both time the same thing.
+from dgm_fast.bench._common import fwd_bwd, graphed  # noqa: F401  (re-exported for the scripts)
+
 
 def time_fn(fn, args, min_run_time: float, warmup: int = 1) -> float:
     """Median seconds per call of ``fn(*args)`` after ``warmup`` calls (and compilation)."""
@@ -14,31 +17,6 @@ def time_fn(fn, args, min_run_time: float, warmup: int = 1) -> float:
     # threads, as the user's code (and numpy's BLAS in scikit-learn) would run.
     timer = Timer("fn(*args)", globals={"fn": fn, "args": args}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
-
-
-def fwd_bwd(loss_fn):
-    """``loss_fn`` followed by the gradient of its output (or of the sum of its outputs) with
-    respect to every input: what a training step spends on a loss."""
-    def run(*tensors):
-        out = loss_fn(*tensors)
-        loss = out if isinstance(out, torch.Tensor) else sum(out)
-        return torch.autograd.grad(loss, tensors)
-
-    return run
-
-
-def graphed(fn, args):
-    """``fn`` captured in a CUDA graph; the returned callable replays it."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):  # also creates an optimizer's momentum buffers before the capture
-            fn(*args)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn(*args)
-    return lambda *_: graph.replay()
 
 
 def print_header(device: torch.device) -> None:

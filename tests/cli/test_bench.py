@@ -2,6 +2,7 @@
 run untimed (``--smoke``) by .ci/test-wheel against the installed wheel."""
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,66 @@ def test_smoke_run_cannot_be_saved():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "--smoke times nothing: it cannot --save or --compare" in result.stderr
+
+
+def _run_json(tmp_path):
+    """A saved run as pytest-benchmark writes it, with medians chosen by hand."""
+    def bench(group, impl, median):
+        return {"group": group, "extra_info": {"impl": impl}, "stats": {"median": median}}
+
+    run = {
+        "datetime": "2026-12-02T15:16:41+00:00",
+        "machine_info": {"cpu_model": "Test CPU", "threads": 2, "gpu": None, "torch": "2.13.0+cpu",
+                         "dgm_fast": {"version": "0.1.0", "variant": "pt213cpu", "cpu_isa": "avx2"},
+                         "dgm_fast_bench_command": "dgm-fast bench --quick --save t"},
+        "benchmarks": [
+            bench("rbm cd_step 20x64x20 cpu", "dgm_fast", 50e-6),
+            bench("rbm cd_step 20x64x20 cpu", "eager", 100e-6),
+            bench("rbm cd_step 20x64x20 cpu", "bare products", 10e-6),
+            bench("samplers bernoulli_logits 100x500 cpu", "torch.compile", 3e-3),
+            bench("samplers bernoulli_logits 100x500 cpu", "dgm_fast", 1.5e-3),
+        ],
+    }
+    path = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit" / "0002_t.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(run))
+    return path
+
+
+def test_report_tables_carry_times_ratios_machine_and_command(tmp_path):
+    from dgm_fast.bench import report
+
+    path = _run_json(tmp_path)
+    assert report.find_run("t", tmp_path / ".benchmarks") == path
+    assert report.find_run("0002", tmp_path / ".benchmarks") == path
+    text = report.markdown(report.load(path))
+    assert "Test CPU, 2 threads, CPU; torch 2.13.0+cpu" in text and "2026-12-02" in text
+    assert "`dgm-fast bench --quick --save t`" in text
+    assert "| rbm | dgm_fast | eager | bare products | eager / dgm_fast | dgm_fast / bare products |" in text
+    assert "| cd_step 20x64x20 | 50.0 µs | 100.0 µs | 10.0 µs | 2.00× | 5.00× |" in text
+    assert "| bernoulli_logits 100x500 | 1.50 ms | 3.00 ms | 2.00× |" in text
+    with pytest.raises(FileNotFoundError, match="no saved benchmark run 'other'"):
+        report.find_run("other", tmp_path / ".benchmarks")
+
+
+def test_report_fills_its_block_in_a_results_file(tmp_path):
+    from dgm_fast.bench import report
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("intro, see `<!-- bench:t -->`\n<!-- bench:t -->\nold table\n<!-- /bench:t -->\nprose kept\n")
+    report.write_into(results, "t", "| new | table |\n")
+    assert results.read_text() == ("intro, see `<!-- bench:t -->`\n<!-- bench:t -->\n| new | table |\n"
+                                   "<!-- /bench:t -->\nprose kept\n")
+    with pytest.raises(ValueError, match="no block <!-- bench:u -->"):
+        report.write_into(results, "u", "x")
+
+
+def test_report_from_the_command_line(tmp_path):
+    _run_json(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "dgm_fast", "bench", "--report", "t"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "| cd_step 20x64x20 | 50.0 µs |" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "dgm_fast", "bench", "--into", "x.md"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--into needs --report RUN" in out.stderr

@@ -4,6 +4,7 @@
     dgm-fast bench --device cuda           # GPU: adds the CUDA-graph implementations
     dgm-fast bench --only rbm --save base  # one family; the run saved under .benchmarks/
     dgm-fast bench --compare base          # flags regressions against a saved run
+    dgm-fast bench --report base           # Markdown tables of a saved run (report.py)
 
 It is a pytest-benchmark suite: ``bench_<family>.py`` per family, one test per family x operation
 x size x implementation (dgm_fast, eager PyTorch, torch.compile, eager and dgm_fast captured in a

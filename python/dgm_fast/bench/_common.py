@@ -1,4 +1,5 @@
-"""What the benchmark families share: CUDA-graph capture and the implementations' names."""
+"""What the benchmark families share: the implementations' names, CUDA-graph capture, and a
+loss's forward + backward."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ def graphed(fn, args):
     with torch.cuda.graph(graph):
         fn(*args)
     return lambda *_: graph.replay()
+
+
+def fwd_bwd(loss_fn):
+    """``loss_fn`` followed by the gradient of its output (or of the sum of its outputs) with
+    respect to every input: what a training step spends on a loss."""
+
+    def run(*tensors):
+        out = loss_fn(*tensors)
+        loss = out if isinstance(out, torch.Tensor) else sum(out)
+        return torch.autograd.grad(loss, tensors)
+
+    return run
 
 
 def size_id(size) -> str:

@@ -23,6 +23,7 @@ def pytest_addoption(parser):
     group = parser.getgroup("dgm_fast")
     group.addoption("--dgm-device", default="cpu", choices=["cpu", "cuda"], help="device to benchmark on")
     group.addoption("--dgm-quick", action="store_true", help="the small sizes only")
+    group.addoption("--dgm-command", default="", help="the dgm-fast bench command line, kept in saved runs")
 
 
 @dataclass
@@ -94,6 +95,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["torch_cuda"] = torch.version.cuda
     machine_info["threads"] = torch.get_num_threads()
     machine_info["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    machine_info["dgm_fast_bench_command"] = config.getoption("--dgm-command") or "pytest (dgm_fast/bench)"
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

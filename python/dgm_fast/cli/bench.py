@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 from ._common import fail
 
-FAMILIES = ("samplers", "rbm")
+FAMILIES = ("samplers", "rbm", "losses")
 
 
 def add_parser(sub) -> None:
@@ -33,6 +35,12 @@ def add_parser(sub) -> None:
     p.add_argument("--smoke", action="store_true",
                    help="run every case once, untimed (pytest-benchmark's --benchmark-disable): checks that "
                    "the suite runs")
+    p.add_argument("--report", metavar="RUN",
+                   help="run nothing: print Markdown tables of a saved run (a name given to --save, a run "
+                   "number or a JSON path), with the machine, date and command it recorded")
+    p.add_argument("--into", metavar="FILE",
+                   help="with --report: replace the block <!-- bench:RUN --> ... <!-- /bench:RUN --> in FILE "
+                   "(e.g. bench/RESULTS.md) instead of printing; for a JSON path RUN is its name without .json")
     p.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --), e.g. -k compile")
     p.set_defaults(func=run)
 
@@ -45,7 +53,8 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     here = os.path.dirname(bench.__file__)
     files = [os.path.join(here, f"bench_{family}.py") for family in (args.only or FAMILIES)]
     argv = ["-c", os.path.join(here, "pytest.ini"), "--rootdir", here, *files,
-            f"--dgm-device={args.device}", "--benchmark-group-by=group", "--benchmark-sort=name",
+            f"--dgm-device={args.device}", f"--dgm-command={command_line(args)}",
+            "--benchmark-group-by=group", "--benchmark-sort=name",
             "--benchmark-columns=median,iqr,min,rounds", "-q"]
     if args.quick:
         argv += ["--dgm-quick", "--benchmark-max-time=0.2", "--benchmark-min-rounds=3"]
@@ -59,7 +68,37 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     return argv + list(args.pytest_args)
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The dgm-fast bench command that reproduces this run (what a saved run records)."""
+    parts = ["dgm-fast bench"]
+    parts += ["--quick"] * args.quick + [f"--device {args.device}"] * (args.device != "cpu")
+    parts += [f"--only {family}" for family in args.only or []]
+    parts += [f"--save {args.save}"] * bool(args.save)
+    return " ".join(parts)
+
+
+def report(args: argparse.Namespace) -> int:
+    from ..bench import report as reports
+
+    try:
+        path = reports.find_run(args.report)
+        text = reports.markdown(reports.load(path))
+        if args.into:
+            block = Path(args.report).stem if args.report.endswith(".json") else args.report
+            reports.write_into(args.into, block, text)
+            print(f"dgm-fast bench: wrote the tables of {path} into {args.into}")
+        else:
+            print(text)
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        return fail(f"--report {args.report}: {type(exc).__name__}: {exc}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.into and not args.report:
+        return fail("--into needs --report RUN")
+    if args.report:
+        return report(args)
     if args.smoke and (args.save or args.compare):
         return fail("--smoke times nothing: it cannot --save or --compare")
     try:
