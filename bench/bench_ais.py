@@ -19,22 +19,7 @@ import torch
 
 from dgm_fast import evaluate
 from dgm_fast import RBM
-
-
-def eager_ais(rbm, base, betas, n_runs):
-    W, b, c = rbm.weight, rbm.visible_bias, rbm.hidden_bias
-    v = torch.bernoulli(torch.sigmoid(base).expand(n_runs, -1))
-    log_w = torch.zeros(n_runs, dtype=torch.float64, device=v.device)
-    for k in range(1, len(betas)):
-        beta, prev = float(betas[k]), float(betas[k - 1])
-        x = torch.addmm(c, v, W)
-        x64 = x.double()
-        log_w += (v @ (b - base)).double() * (beta - prev)
-        log_w += (torch.nn.functional.softplus(beta * x64) - torch.nn.functional.softplus(prev * x64)).sum(1)
-        if k + 1 < len(betas):
-            h = torch.bernoulli(torch.sigmoid(beta * x))
-            v = torch.bernoulli(torch.sigmoid((1 - beta) * base + beta * (b + h @ W.t())))
-    return log_w
+from dgm_fast.bench.bench_evaluate import eager_ais
 
 
 def timed(fn, device):
@@ -66,7 +51,7 @@ def main():
     data = torch.bernoulli(torch.sigmoid(base).expand(1000, -1))
     with torch.no_grad():
         t_ours = timed(lambda: evaluate.ais(rbm, args.runs, betas, data=data), device)
-        t_eager = timed(lambda: eager_ais(rbm, base, betas, args.runs), device)
+        t_eager = timed(lambda: eager_ais(rbm, base, betas.to(device), args.runs), device)
     rate = lambda t: args.betas * args.runs / t  # noqa: E731
     print(f"date: {datetime.date.today()}  machine: {platform.machine()}, {torch.get_num_threads()} threads"
           f"{', ' + torch.cuda.get_device_name() if device.type == 'cuda' else ''}, torch {torch.__version__}")

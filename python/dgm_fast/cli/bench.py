@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ._common import fail
 
-FAMILIES = ("samplers", "rbm", "losses")
+FAMILIES = ("samplers", "rbm", "losses", "evaluate")
 
 
 def add_parser(sub) -> None:
