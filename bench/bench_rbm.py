@@ -57,15 +57,15 @@ import torch
 
 import dgm_fast
 from timing import graphed, time_fn
-from dgm_fast import RBM
 from dgm_fast.models.rbm import train
 
 # The baselines live with the packaged suite (dgm_fast/bench/bench_rbm.py, run by `dgm-fast bench`);
 # this script keeps the Markdown tables and the sanity check until RESULTS.md is generated from
 # saved runs.
 from dgm_fast.bench.bench_rbm import (  # noqa: E402
-    LR, MOMENTUM, WEIGHT_DECAY, binary_batch, eager_cd_grads, eager_sweep, looped, make_eager_step,
-    make_learnergy_step, new_learnergy, new_models)
+    LR, MOMENTUM, WEIGHT_DECAY, bare_cd_inputs, bare_cd_products, bare_gibbs_products, binary_batch,
+    eager_cd_grads, eager_sweep, looped, make_eager_step, make_learnergy_step, mixing_rbm,
+    new_learnergy, new_models)
 
 ALL_SIZES = [(100, 784, 500), (1024, 784, 4096), (4096, 4096, 4096)]
 
@@ -212,18 +212,7 @@ def bench_cd(sizes, device, args, LearnergyRBM, BernoulliRBM):
             grbm, gopt2, _, _ = new_models(nv, nh, device)
             impls["dgm_fast+graph"] = (graphed(cd_step(grbm, gopt2), (v,)), (v,), 1)
 
-        W, b, c = (p.detach() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
-        h = torch.bernoulli(torch.full((batch, nh), 0.5, device=device))
-        v_stack = torch.cat([v, v]).t()  # [V, 2B] view, as the stacked op passes it
-        h_stack = torch.rand(2 * batch, nh, device=device)
-
-        def bare(v, h, W, b, c, v_stack, h_stack):
-            torch.addmm(c, v, W)
-            torch.addmm(b, h, W.t())
-            torch.addmm(c, v, W)
-            torch.addmm(W, v_stack, h_stack, beta=WEIGHT_DECAY)
-
-        impls["bare products"] = (bare, (v, h, W, b, c, v_stack, h_stack), 1)
+        impls["bare products"] = (bare_cd_products, bare_cd_inputs(rbm, v), 1)
         print_row(size, measure(impls, args.min_run_time, args.rounds), columns, ratios)
     print()
 
@@ -242,20 +231,12 @@ def bench_gibbs(sizes, device, args):
     for size in sizes:
         batch, nv, nh = size
         v = binary_batch(batch, nv, device, torch.Generator().manual_seed(1))
-        rbm = RBM(nv, nh, device=device, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():  # a model whose chains mix, not one at its near-zero initial weights
-            rbm.weight.normal_(0, 0.1)
-            rbm.hidden_bias.fill_(-1.0)
+        rbm = mixing_rbm(nv, nh, device)
         W, b, c = (p.detach() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
         h = torch.bernoulli(torch.full((batch, nh), 0.5, device=device))
 
         def fused(x):
             return rbm.gibbs(x, steps=steps)
-
-        def bare(v, h, W, b, c):
-            for _ in range(steps):
-                torch.addmm(c, v, W)
-                torch.addmm(b, h, W.t())
 
         eager = looped(eager_sweep, steps)
         impls = {"dgm_fast": (fused, (v,), 1), "eager": (eager, (v, W, b, c), 1)}
@@ -264,7 +245,7 @@ def bench_gibbs(sizes, device, args):
         if cuda:
             impls["eager+graph"] = (graphed(eager, (v, W, b, c)), (v, W, b, c), 1)
             impls["dgm_fast+graph"] = (graphed(fused, (v,)), (v,), 1)
-        impls["bare products"] = (bare, (v, h, W, b, c), 1)
+        impls["bare products"] = (bare_gibbs_products(steps), (v, h, W, b, c), 1)
         t = {k: x / steps for k, x in measure(impls, args.min_run_time, args.rounds).items()}
         print_row(size, t, columns, ratios)
     print()

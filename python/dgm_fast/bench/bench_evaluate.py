@@ -82,6 +82,6 @@ def test_ais(n_betas, impl, setting, measure):
         measure(group, impl, eager)
     elif impl == COMPILE:
         step = torch.compile(eager_ais_step)
-        measure(group, impl, lambda: eager(step), warmup=1)
+        measure(group, impl, lambda: eager(step))
     else:
         measure(group, impl, graphed(ours if impl == DGM_FAST_GRAPH else eager, ()))

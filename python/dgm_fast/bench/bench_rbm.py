@@ -117,6 +117,44 @@ def new_learnergy(LearnergyRBM, rbm, device):
     return model
 
 
+def mixing_rbm(n_visible, n_hidden, device):
+    """An RBM whose Gibbs chains mix, not one at its near-zero initial weights."""
+    rbm = RBM(n_visible, n_hidden, device=device, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        rbm.weight.normal_(0, 0.1)
+        rbm.hidden_bias.fill_(-1.0)
+    return rbm
+
+
+def bare_cd_inputs(rbm, v):
+    """The arguments of bare_cd_products for a CD-1 step of ``rbm`` on the batch ``v``."""
+    batch, n_hidden = v.shape[0], rbm.n_hidden
+    W, b, c = (p.detach() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
+    h = torch.bernoulli(torch.full((batch, n_hidden), 0.5, device=v.device))
+    v_stack = torch.cat([v, v]).t()  # [V, 2B] view, as the stacked op passes it
+    h_stack = torch.rand(2 * batch, n_hidden, device=v.device)
+    return v, h, W, b, c, v_stack, h_stack
+
+
+def bare_cd_products(v, h, W, b, c, v_stack, h_stack):
+    """Only the matrix products of a CD-1 step: the 3 of the chain and the stacked gradient."""
+    torch.addmm(c, v, W)
+    torch.addmm(b, h, W.t())
+    torch.addmm(c, v, W)
+    torch.addmm(W, v_stack, h_stack, beta=WEIGHT_DECAY)
+
+
+def bare_gibbs_products(steps):
+    """Only the two products of each of ``steps`` sweeps: (v, h, W, b, c) -> None."""
+
+    def bare(v, h, W, b, c):
+        for _ in range(steps):
+            torch.addmm(c, v, W)
+            torch.addmm(b, h, W.t())
+
+    return bare
+
+
 # ---- the cases ---------------------------------------------------------------------------------
 
 
@@ -130,13 +168,18 @@ def _skip_unless_selected(size, impl, setting):
         pytest.skip("scikit-learn: CPU only")
 
 
+def _batch(size, setting):
+    batch, nv, _ = size
+    return binary_batch(batch, nv, setting.device, torch.Generator().manual_seed(1))
+
+
 @pytest.mark.parametrize("impl", [DGM_FAST, EAGER, COMPILE, SKLEARN, LEARNERGY, EAGER_GRAPH, DGM_FAST_GRAPH, BARE])
 @pytest.mark.parametrize("size", FULL_CUDA, ids=size_id)
 def test_cd_step(size, impl, setting, measure):
     _skip_unless_selected(size, impl, setting)
     device = setting.device
     batch, nv, nh = size
-    v = binary_batch(batch, nv, device, torch.Generator().manual_seed(1))
+    v = _batch(size, setting)
     rbm, opt, params, eager_opt = new_models(nv, nh, device)
     group = f"rbm cd_step {size_id(size)}"
 
@@ -162,31 +205,16 @@ def test_cd_step(size, impl, setting, measure):
     elif impl == DGM_FAST_GRAPH:
         measure(group, impl, graphed(dgm_fast_step, (v,)), v)
     else:
-        W, b, c = (p.detach() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
-        h = torch.bernoulli(torch.full((batch, nh), 0.5, device=device))
-        v_stack = torch.cat([v, v]).t()  # [V, 2B] view, as the stacked op passes it
-        h_stack = torch.rand(2 * batch, nh, device=device)
-
-        def bare(v, h, W, b, c, v_stack, h_stack):
-            torch.addmm(c, v, W)
-            torch.addmm(b, h, W.t())
-            torch.addmm(c, v, W)
-            torch.addmm(W, v_stack, h_stack, beta=WEIGHT_DECAY)
-
-        measure(group, impl, bare, v, h, W, b, c, v_stack, h_stack)
+        measure(group, impl, bare_cd_products, *bare_cd_inputs(rbm, v))
 
 
 @pytest.mark.parametrize("impl", [DGM_FAST, EAGER, COMPILE, EAGER_GRAPH, DGM_FAST_GRAPH, BARE])
 @pytest.mark.parametrize("size", FULL_CUDA, ids=size_id)
 def test_gibbs_chain(size, impl, setting, measure):
     _skip_unless_selected(size, impl, setting)
-    device = setting.device
     batch, nv, nh = size
-    v = binary_batch(batch, nv, device, torch.Generator().manual_seed(1))
-    rbm = RBM(nv, nh, device=device, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():  # a model whose chains mix, not one at its near-zero initial weights
-        rbm.weight.normal_(0, 0.1)
-        rbm.hidden_bias.fill_(-1.0)
+    v = _batch(size, setting)
+    rbm = mixing_rbm(nv, nh, setting.device)
     W, b, c = (p.detach() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
     group = f"rbm gibbs_chain({GIBBS_STEPS} sweeps) {size_id(size)}"
 
@@ -205,11 +233,5 @@ def test_gibbs_chain(size, impl, setting, measure):
     elif impl == DGM_FAST_GRAPH:
         measure(group, impl, graphed(fused, (v,)), v)
     else:
-        h = torch.bernoulli(torch.full((batch, nh), 0.5, device=device))
-
-        def bare(v, h, W, b, c):
-            for _ in range(GIBBS_STEPS):
-                torch.addmm(c, v, W)
-                torch.addmm(b, h, W.t())
-
-        measure(group, impl, bare, v, h, W, b, c)
+        h = torch.bernoulli(torch.full((batch, nh), 0.5, device=setting.device))
+        measure(group, impl, bare_gibbs_products(GIBBS_STEPS), v, h, W, b, c)

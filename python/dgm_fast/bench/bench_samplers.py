@@ -50,7 +50,9 @@ def test_sampler(op, size, impl, setting, measure):
         pytest.skip("CUDA graphs: GPU only")
     fused, eager = _FNS[op]
     args = _inputs(op, size, setting.device)
-    fn = {DGM_FAST: fused, EAGER: eager, COMPILE: torch.compile(eager), EAGER_GRAPH: eager, DGM_FAST_GRAPH: fused}[impl]
-    if impl in (EAGER_GRAPH, DGM_FAST_GRAPH):
+    fn = fused if impl in (DGM_FAST, DGM_FAST_GRAPH) else eager
+    if impl == COMPILE:
+        fn = torch.compile(eager)
+    elif impl in (EAGER_GRAPH, DGM_FAST_GRAPH):
         fn = graphed(fn, args)
     measure(f"samplers {op} {size_id(size)}", impl, fn, *args)
