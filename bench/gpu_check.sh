@@ -7,7 +7,8 @@
 #
 # Why the logs live in build/gpu_check and not loose in OUT: the device tool brings back at most
 # 8 files from OUT. So OUT gets only summary.md, machine.txt, build_info.json, the two JUnit
-# files, bench.md (all tables) and logs.tar.gz (every log), refreshed after each phase, so that a
+# files, bench.md (all tables), bench_run.json (the suite's saved run) and logs.tar.gz (every
+# log), refreshed after each phase, so that a
 # run killed from outside still returns what the finished phases wrote.
 # Env: PYTHON (default python3, which holds torch there), GPU_CHECK_BUDGET_S (default 480: the
 # whole script stays under 8 minutes; later phases get shorter timeouts, or are skipped).
@@ -28,7 +29,7 @@ ROWS=()
 
 sync_out() {  # copy the results to OUT (8 files at most come back) and rewrite the summary
   local f
-  for f in machine.txt build_info.json junit_cuda.xml junit_all.xml bench.md; do
+  for f in machine.txt build_info.json junit_cuda.xml junit_all.xml bench.md bench_run.json; do
     [[ -f $WORK/$f ]] && cp "$WORK/$f" "$OUT/$f"
   done
   tar -czf "$OUT/logs.tar.gz" -C "$(dirname "$WORK")" "$(basename "$WORK")" 2>/dev/null
@@ -100,21 +101,21 @@ record "uncommitted edits (they travel too)" bash -c 'git diff --stat HEAD | tai
 # --- 2. build dependencies: there is no network there, so install only what is missing ---------
 deps_missing() {  # import names of the build and test tools that are not importable
   "$PY" -c "import importlib.util as u, shutil
-m = [n for n in ('scikit_build_core', 'pybind11', 'pytest', 'sklearn') if not u.find_spec(n)]
+m = [n for n in ('scikit_build_core', 'pytest', 'pytest_benchmark', 'sklearn') if not u.find_spec(n)]
 m += [n for n in ('cmake', 'ninja') if not (shutil.which(n) or u.find_spec(n))]
 print(' '.join(m))"
 }
-if [[ -n $DRY ]]; then echo "+ $PY -m pip install --retries 0 --timeout 5 <only those of scikit-build-core pybind11 \
-pytest scikit-learn cmake ninja that do not import / are not on PATH>"
+if [[ -n $DRY ]]; then echo "+ $PY -m pip install --retries 0 --timeout 5 <only those of scikit-build-core \
+pytest pytest-benchmark scikit-learn cmake ninja that do not import / are not on PATH>"
 else
   missing=$(deps_missing)
   if [[ -n $missing ]]; then  # pip names differ from import names for two of them
-    pkgs=$(sed 's/scikit_build_core/scikit-build-core/; s/sklearn/scikit-learn/' <<<"$missing")
+    pkgs=$(sed 's/scikit_build_core/scikit-build-core/; s/pytest_benchmark/pytest-benchmark/; s/sklearn/scikit-learn/' <<<"$missing")
     # shellcheck disable=SC2086  # pkgs is a list of names
     phase deps 90 "$WORK/deps.log" "" "$PY" -m pip install --retries 0 --timeout 5 $pkgs
     missing=$(deps_missing)
   fi
-  echo "deps: ${missing:+NOT importable: }${missing:-scikit-build-core pybind11 pytest sklearn cmake ninja all present}" \
+  echo "deps: ${missing:+NOT importable: }${missing:-scikit-build-core pytest pytest-benchmark sklearn cmake ninja all present}" \
     >>"$WORK/machine_short.txt"
 fi
 
@@ -140,36 +141,24 @@ phase pytest_cuda 120 "$WORK/pytest_cuda.log" tee "${PYTEST[@]}" -q tests/test_c
   --junitxml="$WORK/junit_cuda.xml"
 phase pytest_all 300 "$WORK/pytest_all.log" tee "${PYTEST[@]}" -q -rfEs --junitxml="$WORK/junit_all.xml"
 
-# --- 6. benchmarks, short: every bench/bench_*.py that takes --device --------------------------
-# torch.compile warms up slowly, so only the samplers and ELBO tables keep their compiled column.
-DEFAULT_ARGS="--min-run-time 0.2 --no-compile"
-declare -A BENCH_ARGS=(
-  [bench_samplers]="--min-run-time 0.2"
-  [bench_elbo]="--min-run-time 0.2"
-  [bench_rbm]="--min-run-time 0.2 --rounds 1 --no-compile --no-sklearn --no-learnergy --gibbs-steps 20 \
---sizes 100x784x500 1024x784x4096"
-  [bench_gan]="--min-run-time 0.2 --no-compile"
-  [bench_mmd]="--min-run-time 0.2 --no-compile --scale-sizes 4096,16384 --max-n 16384"
-  [bench_ais]="--betas 500 --runs 100"
-)
-declare -A BENCH_CAP=([bench_samplers]=90 [bench_elbo]=60 [bench_ais]=30)
-defined_only() {  # defined_only FILE ARGS...: drop the options FILE does not define, with their values
-  local file=$1 keep=1 a; shift
-  for a in "$@"; do
-    [[ $a == --* ]] && { grep -q -- "\"$a\"" "$file" && keep=1 || keep=0; }
-    (( keep )) && printf '%s\n' "$a"
-  done
-}
-for f in bench/bench_*.py; do
-  grep -q '"--device"' "$f" || continue  # bench_precision: CPU only
-  name=$(basename "$f" .py)
-  read -ra wanted <<<"${BENCH_ARGS[$name]:-$DEFAULT_ARGS}"
-  mapfile -t args < <(defined_only "$f" "${wanted[@]}")
-  phase "$name" "${BENCH_CAP[$name]:-60}" "$WORK/$name.md" "$WORK/$name.err" \
-    "$PY" "$f" --device cuda "${args[@]}"
-  { echo "## $name (exit ${RC[$name]}, ${SECS[$name]} s)"; echo
-    cat "$WORK/$name.md" 2>/dev/null; echo; } >>"$WORK/bench.md"
-done
+# --- 6. benchmarks: the packaged suite on the GPU (quick sizes), then the scripts with a table of
+# their own (the MMD's scaling and memory). The saved run (JSON: every case, the machine, the
+# ratios) comes back as bench_run.json; `dgm-fast bench --report` turns it into RESULTS.md tables.
+phase bench_suite 300 "$WORK/bench_suite.log" "" "$PY" -m dgm_fast bench --device cuda --quick --save gpu-check
+run_json=$(ls -t .benchmarks/*/*_gpu-check.json 2>/dev/null | head -n 1)
+if [[ -n $run_json ]]; then
+  cp "$run_json" "$WORK/bench_run.json"
+  { echo "## dgm-fast bench --device cuda --quick (exit ${RC[bench_suite]}, ${SECS[bench_suite]} s)"; echo
+    "$PY" -m dgm_fast bench --report "$run_json" 2>&1; echo; } >>"$WORK/bench.md"
+else
+  { echo "## dgm-fast bench --device cuda --quick: no saved run (exit ${RC[bench_suite]}); its log, last lines:"
+    echo '```'; tail -n 40 "$WORK/bench_suite.log" 2>/dev/null; echo '```'; echo; } >>"$WORK/bench.md"
+fi
+phase bench_mmd 60 "$WORK/bench_mmd.md" "$WORK/bench_mmd.err" "$PY" bench/bench_mmd.py --device cuda \
+  --tables scaling --min-run-time 0.2 --scale-sizes 4096,16384 --max-n 16384
+{ echo "## bench_mmd scaling (exit ${RC[bench_mmd]}, ${SECS[bench_mmd]} s)"; echo
+  cat "$WORK/bench_mmd.md" 2>/dev/null; echo; } >>"$WORK/bench.md"
+sync_out
 
 # --- 7. verdict: the build, the CUDA kernels and both test runs must be good -------------------
 why=()

@@ -111,3 +111,48 @@ def test_report_from_the_command_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "dgm_fast", "bench", "--into", "x.md"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--into needs --report RUN" in out.stderr
+
+
+def test_two_runs_on_different_machines_compare_by_ratio(tmp_path):
+    """A faster machine halves every time: no regression. A lead that shrank is flagged, whatever
+    the absolute times did."""
+    from dgm_fast.bench import report
+
+    base = report.load(_run_json(tmp_path))
+    faster = json.loads(json.dumps(base))
+    faster["machine_info"]["cpu_model"] = "Other CPU"
+    for b in faster["benchmarks"]:
+        b["stats"]["median"] /= 2
+    text, shrunk = report.compare(faster, base, threshold=10)
+    assert shrunk == 0
+    assert "base: Test CPU, 2 threads, 2026-12-02; run: Other CPU, 2 threads" in text
+    assert "| rbm cd_step 20x64x20 cpu | eager | 2.00× | 2.00× | +0% |" in text
+    assert "bare products" not in text  # a floor, not a baseline
+    faster["benchmarks"][1]["stats"]["median"] = 80e-6 / 2  # eager now 1.6x dgm_fast's time, was 2x
+    text, shrunk = report.compare(faster, base, threshold=10)
+    assert shrunk == 1 and "| eager | 2.00× | 1.60× | -20% **lead shrank** |" in text
+    _, shrunk = report.compare(faster, base, threshold=25)
+    assert shrunk == 0
+
+
+def test_report_vs_from_the_command_line(tmp_path):
+    path = _run_json(tmp_path)
+    other = json.loads(path.read_text())
+    other["benchmarks"][1]["stats"]["median"] = 60e-6
+    (path.parent / "0003_u.json").write_text(json.dumps(other))
+    cmd = [sys.executable, "-m", "dgm_fast", "bench", "--report", "u", "--vs", "t"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 1 and "| eager | 2.00× | 1.20× | -40% **lead shrank** |" in out.stdout
+    out = subprocess.run(cmd + ["--threshold", "50"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = subprocess.run([sys.executable, "-m", "dgm_fast", "bench", "--vs", "t"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--vs needs --report RUN" in out.stderr
+
+
+def test_compare_with_a_run_from_another_machine_warns_that_times_do_not_travel(tmp_path, monkeypatch, capsys):
+    _run_json(tmp_path)  # taken on "Test CPU"
+    monkeypatch.chdir(tmp_path)
+    bench.warn_if_another_machine("t")
+    err = capsys.readouterr().err
+    assert "'t' was taken on Test CPU, 2 threads, this is" in err and "--report NEW --vs t" in err

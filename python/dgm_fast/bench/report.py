@@ -1,4 +1,5 @@
-"""Markdown tables from saved benchmark runs (``dgm-fast bench --report RUN``).
+"""Markdown tables from saved benchmark runs (``dgm-fast bench --report RUN``), and the
+comparison of two runs that travels between machines (``--report RUN --vs OTHER``).
 
 bench/RESULTS.md keeps its prose by hand; its tables come from saved runs. A table block sits
 between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` and ``--into bench/RESULTS.md``
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from ._common import COMPILE, DGM_FAST, DGM_FAST_GRAPH, EAGER, EAGER_GRAPH
 
-_ORDER = [DGM_FAST, EAGER, COMPILE, "sklearn", "learnergy", EAGER_GRAPH, DGM_FAST_GRAPH, "bare products"]
+_ORDER = [DGM_FAST, "dgm_fast bf16", EAGER, COMPILE, "sklearn", "learnergy", EAGER_GRAPH, DGM_FAST_GRAPH, "bare products"]
+# dgm_fast's own variants: shown beside it, but not baselines whose distance to it is a "lead"
+_OWN = (DGM_FAST, DGM_FAST_GRAPH, "bare products", "dgm_fast bf16")
 
 
 def find_run(name: str, storage: str | os.PathLike = ".benchmarks") -> Path:
@@ -80,6 +83,52 @@ def markdown(run: dict) -> str:
             lines.append(f"| {case} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def machine(run: dict) -> str:
+    """The machine a run was taken on, in a few words: CPU model, threads, GPU."""
+    info = run["machine_info"]
+    gpu = f", {info['gpu']}" if info.get("gpu") else ""
+    return f"{info.get('cpu_model', info.get('processor', '?'))}, {info.get('threads', '?')} threads{gpu}"
+
+
+def _cases(run: dict) -> dict[tuple[str, str], dict[str, float]]:
+    """(family, case) -> {impl: median}; the case's name without its device."""
+    cases: dict[tuple[str, str], dict[str, float]] = {}
+    for bench in run["benchmarks"]:
+        family, _, case = bench["group"].partition(" ")
+        cases.setdefault((family, case), {})[bench["extra_info"]["impl"]] = bench["stats"]["median"]
+    return cases
+
+
+def compare(run: dict, base: dict, threshold: float) -> tuple[str, int]:
+    """Compares two runs by what travels between machines: each baseline's time over dgm_fast's,
+    measured in the same run, rather than absolute times (a faster CPU makes every absolute time
+    smaller, and a change of machine is not a regression). Returns the Markdown table and the
+    number of cases where dgm_fast's lead shrank by more than ``threshold`` percent."""
+    new, old = _cases(run), _cases(base)
+    lines = [f"base: {machine(base)}, {base['datetime'][:10]}; run: {machine(run)}, {run['datetime'][:10]}. "
+             "Each cell is a baseline's median over dgm_fast's in the same run (above 1: dgm_fast is faster).", "",
+             "| case | baseline / dgm_fast | base | run | change |", "|---|---|---|---|---|"]
+    shrunk = 0
+    for key in [k for k in old if k in new]:
+        a, b = old[key], new[key]
+        if DGM_FAST not in a or DGM_FAST not in b:
+            continue
+        for impl in [i for i in _ORDER if i in a and i in b] + sorted(set(a) & set(b) - set(_ORDER)):
+            if impl in _OWN:
+                continue
+            before, after = a[impl] / a[DGM_FAST], b[impl] / b[DGM_FAST]
+            change = 100 * (after / before - 1)
+            flag = change < -threshold
+            shrunk += flag
+            lines.append(f"| {' '.join(key)} | {impl} | {before:.2f}× | {after:.2f}× | {change:+.0f}%"
+                         + (" **lead shrank**" if flag else "") + " |")
+    only = sorted(set(old) ^ set(new))
+    if only:
+        lines += ["", "In one run only: " + ", ".join(" ".join(k) for k in only) + "."]
+    lines += ["", f"{shrunk} case(s) where dgm_fast's lead shrank by more than {threshold:g}%."]
+    return "\n".join(lines), shrunk
 
 
 def write_into(path: str | os.PathLike, name: str, text: str) -> None:

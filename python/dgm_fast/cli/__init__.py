@@ -1,6 +1,6 @@
-"""The ``dgm-fast`` command line: ``dgm-fast info``, ``dgm-fast bench`` and ``dgm-fast train <model>``,
-one module per subcommand (``info.py``, ``bench.py``, and per model ``<model>.py`` with
-``add_parser`` and ``run``)."""
+"""The ``dgm-fast`` command line: ``dgm-fast info``, ``dgm-fast bench``, ``dgm-fast train <model>``
+and ``dgm-fast repro <paper>``, one module per subcommand (``info.py``, ``bench.py``, per model
+``<model>.py`` and per paper ``repro_<paper>.py``, each with ``add_parser`` and ``run``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from . import bench, info, rbm
+from . import bench, info, rbm, repro
 
 _TRAIN_COMMANDS = (rbm,)
 
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     info.add_parser(sub)
     bench.add_parser(sub)
+    repro.add_parser(sub)
     p_train = sub.add_parser("train", help="train a model")
     train_sub = p_train.add_subparsers(dest="model", required=True)
     for command in _TRAIN_COMMANDS:

@@ -31,13 +31,18 @@ def add_parser(sub) -> None:
                    help="compare with the newest saved run called NAME (or numbered NAME, e.g. 0003) and fail "
                    "on a regression beyond --threshold")
     p.add_argument("--threshold", type=float, default=10.0, metavar="PERCENT",
-                   help="--compare fails when a case's median is this much slower (default: 10)")
+                   help="--compare fails when a case's median is this much slower, --vs when dgm_fast's lead over "
+                   "a baseline shrank this much (default: 10)")
     p.add_argument("--smoke", action="store_true",
                    help="run every case once, untimed (pytest-benchmark's --benchmark-disable): checks that "
                    "the suite runs")
     p.add_argument("--report", metavar="RUN",
                    help="run nothing: print Markdown tables of a saved run (a name given to --save, a run "
                    "number or a JSON path), with the machine, date and command it recorded")
+    p.add_argument("--vs", metavar="OTHER",
+                   help="with --report: compare RUN with the saved run OTHER by what travels between machines, each "
+                   "baseline's time over dgm_fast's in the same run; exits 1 where dgm_fast's lead shrank by more "
+                   "than --threshold")
     p.add_argument("--into", metavar="FILE",
                    help="with --report: replace the block <!-- bench:RUN --> ... <!-- /bench:RUN --> in FILE "
                    "(e.g. bench/RESULTS.md) instead of printing; for a JSON path RUN is its name without .json")
@@ -82,6 +87,11 @@ def report(args: argparse.Namespace) -> int:
 
     try:
         path = reports.find_run(args.report)
+        if args.vs:
+            base_path = reports.find_run(args.vs)
+            text, shrunk = reports.compare(reports.load(path), reports.load(base_path), args.threshold)
+            print(f"{path} against {base_path}\n\n{text}")
+            return 1 if shrunk else 0
         text = reports.markdown(reports.load(path))
         if args.into:
             block = Path(args.report).stem if args.report.endswith(".json") else args.report
@@ -94,9 +104,31 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def warn_if_another_machine(name: str) -> None:
+    """--compare compares absolute times, which do not travel between machines: say so when the
+    saved run was taken on another one (pytest-benchmark files runs by OS and Python only)."""
+    import torch
+
+    from .._machine import cpu_model
+    from ..bench import report as reports
+
+    try:
+        saved = reports.load(reports.find_run(name))
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
+        return  # pytest-benchmark reports a missing run itself
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    here = f"{cpu_model()}, {torch.get_num_threads()} threads{gpu}"
+    if reports.machine(saved) != here:
+        print(f"dgm-fast bench: warning: {name!r} was taken on {reports.machine(saved)}, this is {here}. Absolute "
+              "times do not travel between machines; to compare the ratios to eager PyTorch and the peers instead, "
+              f"save this run and use dgm-fast bench --report NEW --vs {name}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.into and not args.report:
-        return fail("--into needs --report RUN")
+    if (args.into or args.vs) and not args.report:
+        return fail(f"{'--into' if args.into else '--vs'} needs --report RUN")
+    if args.into and args.vs:
+        return fail("--into writes one run's tables; --vs compares two: pass one of them")
     if args.report:
         return report(args)
     if args.smoke and (args.save or args.compare):
@@ -107,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return fail(f"dgm-fast bench needs pytest and pytest-benchmark ({exc}): pip install 'dgm_fast[bench]'")
     from pytest_benchmark.session import PerformanceRegression
+
+    if args.compare:
+        warn_if_another_machine(args.compare)
 
     try:
         return int(pytest.main(pytest_arguments(args)))

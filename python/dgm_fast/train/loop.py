@@ -123,6 +123,7 @@ def fit(
     batch_size: int = 100,
     shuffle: bool = True,
     lr_schedule: str | Callable[[int], float] | None = None,
+    momentum_schedule: Callable[[int], float] | None = None,
     state: Mapping[str, Stateful] | None = None,
     generators: Mapping[str, torch.Generator] | None = None,
     shuffle_generator: torch.Generator | None = None,
@@ -147,6 +148,9 @@ def fit(
         epochs / steps: how long to train, in passes over the data or in updates (one of them).
         lr_schedule: ``"linear"``, ``"cosine"`` or a function of the epoch giving the factor of
             the initial learning rate (a ``LambdaLR`` stepped after each epoch).
+        momentum_schedule: a function of the epoch (counted from 0) giving the momentum of every
+            parameter group during that epoch, e.g. Hinton's 0.5 for the first 5 epochs, then
+            0.9. The optimizer must have a ``momentum`` setting (SGD, RMSprop).
         state: the algorithm's state objects, by name (persistent chains, fast weights,
             running statistics), each with ``state_dict``/``load_state_dict``.
         generators: the run's random generators, by name; their states are checkpointed.
@@ -178,6 +182,12 @@ def fit(
     # A user's DataLoader shuffles with its own generator (if any): that is the one to save.
     order_generator = loader.generator if isinstance(data, DataLoader) else shuffle_generator
     scheduler = make_schedule(optimizer, lr_schedule, epochs) if optimizer is not None else None
+    if momentum_schedule is not None:
+        if not callable(momentum_schedule):
+            raise TypeError(f"fit: momentum_schedule must be a function of the epoch, got {momentum_schedule!r}")
+        if optimizer is None or any("momentum" not in group for group in optimizer.param_groups):
+            raise ValueError("fit: momentum_schedule needs an optimizer with a 'momentum' setting (SGD, RMSprop), "
+                             f"got {type(optimizer).__name__ if optimizer is not None else None}")
     stateful: dict[str, Stateful] = dict(state or {})
     if scheduler is not None:
         stateful["scheduler"] = scheduler
@@ -244,6 +254,13 @@ def fit(
                 pos.sums, pos.counted = {}, 0
                 if order_generator is not None:
                     pos.epoch_start_rng = order_generator.get_state()
+                if momentum_schedule is not None:  # mid-epoch, a resumed optimizer has it already
+                    momentum = float(momentum_schedule(pos.epoch))
+                    if not 0 <= momentum < 1:
+                        raise ValueError(f"fit: momentum_schedule({pos.epoch}) gave {momentum}; "
+                                         "a momentum must lie in [0, 1)")
+                    for group in optimizer.param_groups:
+                        group["momentum"] = momentum
             for index, batch in enumerate(loader):
                 if index < pos.batch:
                     continue  # trained on before the checkpoint this run resumed from

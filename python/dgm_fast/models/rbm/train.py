@@ -418,6 +418,7 @@ def fit_rbm(
     matmul_dtype: torch.dtype | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     lr_schedule: str | Callable[[int], float] | None = None,
+    momentum_schedule: Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -436,7 +437,8 @@ def fit_rbm(
     ``matmul_dtype=torch.bfloat16`` runs the chains' products in bfloat16 (off by default).
     The default optimizer is ``torch.optim.SGD(lr, momentum)``; weight decay applies to the
     weights only, inside the gradient. ``lr_schedule``: ``"linear"``, ``"cosine"`` or a function
-    of the epoch (a ``LambdaLR`` factor).
+    of the epoch (a ``LambdaLR`` factor); ``momentum_schedule``: a function of the epoch giving
+    the momentum (e.g. ``lambda e: 0.5 if e < 5 else 0.9``, Hinton's practical guide).
 
     With ``checkpoint``, the whole state (model, optimizer, schedule, chains, fast weights, RNG,
     position, history) is written atomically after every epoch (and every ``checkpoint_every``
@@ -496,7 +498,7 @@ def fit_rbm(
 
     state = {"method": method} if sparsity is None else {"method": method, "sparsity": sparsity}
     return fit(step, data, model=rbm, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-               lr_schedule=lr_schedule, state=state, generators={"generator": generator},
+               lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, state=state, generators={"generator": generator},
                shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, resume=resume, extra=rbm.checkpoint_header(),
                progress=progress, progress_keys=progress_keys)
