@@ -1,17 +1,15 @@
-"""Benchmark of the tiled MMD against plain PyTorch.
+"""How the tiled MMD scales, in time and peak memory, against the plain-PyTorch reference that
+builds the whole N x N kernel matrices. (Its speed at fixed sizes, with torch.compile and the
+matrix products' floor beside it, is in the packaged suite: ``dgm-fast bench --only losses``.)
 
     python bench/bench_mmd.py                  # CPU
     python bench/bench_mmd.py --device cuda
 
-Tables (medians of torch.utils.benchmark's blocked_autorange, forward + backward unless said):
-  1. mmd at N = M = 4096, D = 784, 6 bandwidths: dgm_fast vs the plain-PyTorch reference (whole
-     N x N kernel matrices) eager and compiled, and vs the time of the matrix products alone
-     (forward: x x^T, y y^T, x y^T; backward adds the four [N, N] x [N, D] products).
-  2. mmd scaling and peak memory (each size in a fresh subprocess, one forward + backward timed,
-     peak RSS growth from VmHWM in /proc/self/status): dgm_fast at --scale-sizes; the plain reference only
-     where its estimated forward + backward footprint fits in --reference-limit-gb, otherwise its
-     requirement is computed and printed instead of run. Sizes above --max-n are not run; their
-     time is extrapolated (labelled) from the two largest measured sizes as a * N^2.
+Each size runs in a fresh subprocess: one forward + backward timed, peak RSS growth from VmHWM in
+/proc/self/status. dgm_fast at --scale-sizes; the plain reference only where its estimated
+forward + backward footprint fits in --reference-limit-gb, otherwise its requirement is computed
+and printed instead of run. Sizes above --max-n are not run; their time is extrapolated
+(labelled) from the two largest measured sizes as a * N^2.
 """
 
 from __future__ import annotations
@@ -24,45 +22,9 @@ import textwrap
 
 import torch
 
-from dgm_fast import losses, reference
-from timing import fwd_bwd, print_header, time_fn
+from timing import print_header
 
 BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-
-
-def mmd_table(device, min_run_time, compile_):
-    n, d = 4096, 784
-    print(f"### mmd (unbiased), N = M = {n}, D = {d}, {len(BANDWIDTHS)} bandwidths, float32\n")
-    x = torch.randn(n, d, device=device).requires_grad_()
-    y = (torch.randn(n, d, device=device) + 0.05).requires_grad_()
-    w = torch.rand(n, n, device=device)
-    xd, yd = x.detach(), y.detach()
-
-    def products_fwd():
-        return xd @ xd.T, yd @ yd.T, xd @ yd.T
-
-    def products_fwd_bwd():
-        return (xd @ xd.T, yd @ yd.T, xd @ yd.T, w @ xd, w @ yd, w.T @ xd, w @ yd)
-
-    ours_f = lambda a, b: losses.mmd(a, b, BANDWIDTHS)  # noqa: E731
-    ref_f = lambda a, b: reference.mmd.mmd(a, b, BANDWIDTHS)  # noqa: E731
-    rows = []
-    with torch.no_grad():
-        rows.append(("forward", time_fn(ours_f, (xd, yd), min_run_time),
-                     time_fn(ref_f, (xd, yd), min_run_time),
-                     time_fn(torch.compile(ref_f), (xd, yd), min_run_time, warmup=2) if compile_ else float("nan"),
-                     time_fn(products_fwd, (), min_run_time)))
-    rows.append(("forward + backward", time_fn(fwd_bwd(ours_f), (x, y), min_run_time),
-                 time_fn(fwd_bwd(ref_f), (x, y), min_run_time),
-                 time_fn(fwd_bwd(torch.compile(ref_f)), (x, y), min_run_time, warmup=2) if compile_ else float("nan"),
-                 time_fn(products_fwd_bwd, (), min_run_time)))
-    print("| pass | dgm_fast (ms) | eager reference (ms) | torch.compile reference (ms) | "
-          "matrix products alone (ms) | eager / dgm_fast | compile / dgm_fast | dgm_fast / products |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, t_ours, t_eager, t_comp, t_mm in rows:
-        print(f"| {name} | {t_ours * 1e3:,.1f} | {t_eager * 1e3:,.1f} | {t_comp * 1e3:,.1f} | {t_mm * 1e3:,.1f} | "
-              f"{t_eager / t_ours:.2f}× | {t_comp / t_ours:.2f}× | {t_ours / t_mm:.2f}× |", flush=True)
-    print()
 
 
 _CHILD = textwrap.dedent(
@@ -154,21 +116,14 @@ def scaling_table(device, sizes, max_n, reference_limit_gb):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
-    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--tables", default="mmd,scaling")
     parser.add_argument("--scale-sizes", default="4096,8192,16384,65536")
-    parser.add_argument("--max-n", type=int, default=16384, help="largest N run for dgm_fast in table 2")
+    parser.add_argument("--max-n", type=int, default=16384, help="largest N run for dgm_fast")
     parser.add_argument("--reference-limit-gb", type=float, default=6.0)
     args = parser.parse_args()
     device = torch.device(args.device)
     print_header(device)
-    tables = args.tables.split(",")
-    if "mmd" in tables:
-        mmd_table(device, args.min_run_time, not args.no_compile)
-    if "scaling" in tables:
-        sizes = [int(s) for s in args.scale_sizes.split(",")]
-        scaling_table(device, sizes, args.max_n, args.reference_limit_gb)
+    sizes = [int(s) for s in args.scale_sizes.split(",")]
+    scaling_table(device, sizes, args.max_n, args.reference_limit_gb)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
-"""Timing helpers shared by the benchmark scripts (run as `python bench/<script>.py`)."""
+"""Timing helpers of the scripts in bench/ (run as `python bench/<script>.py`); the packaged suite
+(`dgm-fast bench`) times with pytest-benchmark instead."""
 
 from __future__ import annotations
 
 import torch
 from torch.utils.benchmark import Timer
-
-# Shared with the packaged suite (dgm-fast bench), so that both time the same thing.
-from dgm_fast.bench._common import fwd_bwd, graphed  # noqa: F401  (re-exported for the scripts)
 
 
 def time_fn(fn, args, min_run_time: float, warmup: int = 1) -> float:

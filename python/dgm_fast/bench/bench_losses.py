@@ -5,7 +5,8 @@ plain-PyTorch formula a user would write (eager, and compiled by torch.compile).
   iwae_bound      dgm_fast.losses.iwae_bound vs the reference (log-mean-exp over K samples)
   gan_losses      dgm_fast.losses.gan_losses vs the stable softplus form (eager_gan)
   mmd             dgm_fast.losses.mmd (tiled, 6 bandwidths) vs the reference that builds the
-                  whole N x N kernel matrices
+                  whole N x N kernel matrices; bare products: the matrix products any exact MMD's
+                  forward + backward does (three Gram matrices, four [N, N] x [N, D]), its floor
 On CUDA, eager+graph and dgm_fast+graph replay each forward + backward captured in a CUDA graph.
 """
 
@@ -19,6 +20,7 @@ from dgm_fast import losses, reference
 from dgm_fast.bench._common import COMPILE, DGM_FAST, DGM_FAST_GRAPH, EAGER, EAGER_GRAPH, fwd_bwd, graphed
 
 IMPLS = [DGM_FAST, EAGER, COMPILE, EAGER_GRAPH, DGM_FAST_GRAPH]
+BARE = "bare products"
 MMD_BANDWIDTHS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
@@ -97,6 +99,12 @@ def _cases():
     yield "mmd-N4096", False, mmd(4096)
 
 
+def mmd_products(x, y, w):
+    """The products an exact MMD's forward and backward cannot avoid, with ``w`` standing in for
+    the [N, N] kernel-derivative weights."""
+    return x @ x.T, y @ y.T, x @ y.T, w @ x, w @ y, w.T @ x, w.T @ y
+
+
 CASES = list(_cases())
 
 
@@ -117,3 +125,13 @@ def test_loss(case, impl, setting, measure):
         measure(group, impl, torch.compile(eager), *args, warmup=2)
     else:
         measure(group, impl, graphed(fused if impl == DGM_FAST_GRAPH else eager, args), *args)
+
+
+@pytest.mark.parametrize("n", [1024, 4096])
+def test_mmd_products_floor(n, setting, measure):
+    if setting.quick and n != 1024:
+        pytest.skip("not in --quick")
+    g = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(n, 784, generator=g).to(setting.device) for _ in range(2))
+    w = torch.rand(n, n, generator=g).to(setting.device)
+    measure(f"losses mmd N=M={n} D=784 {len(MMD_BANDWIDTHS)} bandwidths", BARE, mmd_products, x, y, w)

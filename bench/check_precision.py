@@ -1,7 +1,7 @@
-"""What reduced-precision products (``matmul_dtype=torch.bfloat16``) do to the CD-1 gradient and
-to the speed of a CD-1 step.
+"""What reduced-precision products (``matmul_dtype=torch.bfloat16``) do to the CD-1 gradient.
+(Their speed: the suite's ``dgm_fast bf16`` cases, ``dgm-fast bench --only rbm -- -k cd_step``.)
 
-    python bench/bench_precision.py
+    python bench/check_precision.py
 
 Gradient: an RBM (64 visible, 256 hidden) is trained for 5 epochs on binarized digits in
 float32; then, for 200 batches of 100 rows, the CD-1 gradient is computed three times: float32
@@ -9,7 +9,6 @@ with seed s, bfloat16 products (chain and gradient) with the same seed s (the sa
 another seed (the Monte Carlo noise floor). Reported: the mean cosine of each against the
 float32 gradient, the relative difference of the gradients averaged over all batches (the bias
 that would accumulate over training), and how many hidden samples flip.
-Speed: one CD-1 step (dgm_fast.models.rbm.cd_step) in each precision.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import datetime
 import platform
 
 import torch
-from torch.utils.benchmark import Timer
 
 from dgm_fast.models.rbm import train
 from dgm_fast.data import load_digits
@@ -63,22 +61,6 @@ def main():
         print(f"| {label} | {sum(cos[name]) / len(cos[name]):.4f} | {rel:.4f} |")
     print(f"\nvisible samples after one sweep that differ between bfloat16 and float32 (same words): "
           f"{100 * sum(flips) / len(flips):.3f}%\n")
-
-    print("| CD-1 step (batch, visible, hidden) | float32 (µs) | bfloat16 products (µs) | speed-up |")
-    print("|---|---|---|---|")
-    for batch, nv, nh in [(100, 784, 500), (1024, 784, 4096)]:
-        v = torch.bernoulli(torch.full((batch, nv), 0.3), generator=torch.Generator().manual_seed(0))
-        times = []
-        for dtype in (None, torch.bfloat16):
-            model = RBM(nv, nh, generator=torch.Generator().manual_seed(0))
-            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-            method = train.CD(1)
-            method.matmul_dtype = dtype
-            fn = lambda: train.cd_step(model, v, opt, method, weight_decay=1e-4)  # noqa: E731
-            fn()
-            timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-            times.append(timer.blocked_autorange(min_run_time=1.0).median)
-        print(f"| ({batch}, {nv}, {nh}) | {times[0] * 1e6:,.0f} | {times[1] * 1e6:,.0f} | {times[0] / times[1]:.2f}× |")
 
 
 if __name__ == "__main__":
