@@ -5,8 +5,9 @@
 (persistent CD-1, i.e. stochastic maximum likelihood, on scikit-learn's mini-batches, with its
 initialisation and learning-rate convention). Inputs and outputs are numpy arrays, as in
 scikit-learn; in between, the work is done on torch tensors that alias the fitted arrays, by
-:class:`dgm_fast.RBM`, the fused sampler :func:`dgm_fast.ops.bernoulli_logits` and the
-stacked CD-gradient op :func:`dgm_fast.ops.rbm.rbm_cd_gradient`.
+:class:`dgm_fast.RBM`, the fused sampler :func:`dgm_fast.ops.bernoulli_logits`, the stacked
+CD-gradient op :func:`dgm_fast.ops.rbm.rbm_cd_gradient` and, in ``fit``, the native epoch
+:func:`dgm_fast.ops.rbm.rbm_train_epoch_` (a whole epoch of mini-batches in one call).
 
 Randomness comes from Philox streams seeded from ``random_state``, so an int ``random_state``
 makes every method reproducible, but the draws are not numpy's: a fit is statistically
@@ -484,26 +485,35 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         batch_slices = list(
             gen_even_slices(n_batches * self.batch_size, n_batches, n_samples=n_samples)
         )
+        # The full mini-batches of an epoch run as one native call (rbm_train_epoch_, its chains
+        # holding hidden states as scikit-learn's do; plain SGD is momentum 0); a short last
+        # batch, whose two phases scikit-learn normalises by its own size, takes _pcd_step.
+        n_full = n_samples // self.batch_size
+        full, rest = data[: n_full * self.batch_size], batch_slices[n_full:]
+        buffers = [torch.zeros_like(p) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
         verbose = self.verbose
         begin = time.time()
-        for iteration in range(1, self.n_iter + 1):
-            with _threads_for(self.batch_size, X.shape[1], self.n_components):
-                for batch_slice in batch_slices:
+        # One thread limit for the whole fit: threadpoolctl's scan of the loaded libraries costs
+        # about 1.5 ms each time it is entered.
+        with _threads_for(self.batch_size, X.shape[1], self.n_components), torch.no_grad():
+            for iteration in range(1, self.n_iter + 1):
+                if n_full:
+                    ops.rbm.rbm_train_epoch_(
+                        rbm.weight, rbm.visible_bias, rbm.hidden_bias, *buffers, h_chains, full,
+                        self.batch_size, chains_hold="hidden", lr=float(self.learning_rate), momentum=0.0,
+                        generator=generator,
+                    )
+                for batch_slice in rest:
                     h_chains = self._pcd_step(rbm, data[batch_slice], h_chains, generator)
 
-            if verbose:
-                self._store(rbm, h_chains)
-                end = time.time()
-                print(
-                    "[%s] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs"
-                    % (
-                        type(self).__name__,
-                        iteration,
-                        self.score_samples(X).mean(),
-                        end - begin,
+                if verbose:
+                    self._store(rbm, h_chains)
+                    end = time.time()
+                    print(
+                        "[%s] Iteration %d, pseudo-likelihood = %.2f, time = %.2fs"
+                        % (type(self).__name__, iteration, self.score_samples(X).mean(), end - begin)
                     )
-                )
-                begin = end
+                    begin = end
 
         self._store(rbm, h_chains)
         return self

@@ -116,6 +116,7 @@ def fit(
     step: Callable[[Any], Mapping[str, float] | None],
     data,
     *,
+    run_batches: Callable[[torch.Tensor, int], None] | None = None,
     model: torch.nn.Module | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     epochs: int | None = None,
@@ -143,6 +144,12 @@ def fit(
             return metrics, which are averaged over the epoch into the history.
         data: a tensor (rows are examples), a Dataset, an IterableDataset (streamed; no
             shuffling) or a DataLoader (used as it is).
+        run_batches: ``run_batches(rows, batch_size)`` trains on the consecutive minibatches of
+            ``rows`` (a tensor, already in the epoch's order) in one call, with what ``step``
+            would do to each, and returns no metrics. When ``data`` is a tensor, ``fit`` hands it
+            the rows of many updates at once (an epoch, or up to the next checkpoint) instead of
+            calling ``step`` per batch: same order, same random draws of the DataLoader, so the
+            same result without the per-batch overhead (a native epoch, e.g. ``fit_rbm``'s).
         model, optimizer: checkpointed (``state_dict``). The optimizer's first group's ``lr``
             goes into the history.
         epochs / steps: how long to train, in passes over the data or in updates (one of them).
@@ -240,6 +247,29 @@ def fit(
             # Mid-epoch: replay the epoch's shuffle, then skip the batches already trained on.
             order_generator.set_state(pos.epoch_start_rng)
 
+    # run_batches gets slices of the tensor's rows; other data goes batch by batch through step.
+    rows = data if run_batches is not None and isinstance(data, torch.Tensor) else None
+
+    def run_epoch_in_chunks() -> None:
+        """The rest of the epoch through run_batches, in chunks that end where a checkpoint is
+        due or the step budget runs out."""
+        iter(loader)  # what the DataLoader draws when an epoch's iteration starts (a worker seed)
+        order = torch.tensor([i for indices in loader.batch_sampler for i in indices], dtype=torch.long)
+        n_batches = len(loader)
+        while pos.batch < n_batches and not (steps is not None and pos.updates >= steps):
+            stop = n_batches
+            if steps is not None:
+                stop = min(stop, pos.batch + steps - pos.updates)
+            if checkpoint_every is not None:
+                stop = min(stop, pos.batch + checkpoint_every - pos.updates % checkpoint_every)
+            run_batches(rows[order[pos.batch * batch_size:stop * batch_size]], batch_size)
+            if steps is not None and bar is not None:
+                bar.update(stop - pos.batch)
+            pos.updates += stop - pos.batch
+            pos.batch = stop
+            if checkpoint_every is not None and pos.updates % checkpoint_every == 0:
+                write()
+
     def done() -> bool:
         return pos.epoch >= epochs if epochs is not None else pos.updates >= steps
 
@@ -261,7 +291,9 @@ def fit(
                                          "a momentum must lie in [0, 1)")
                     for group in optimizer.param_groups:
                         group["momentum"] = momentum
-            for index, batch in enumerate(loader):
+            if rows is not None:
+                run_epoch_in_chunks()
+            for index, batch in enumerate(loader if rows is None else ()):
                 if index < pos.batch:
                     continue  # trained on before the checkpoint this run resumed from
                 if steps is not None and pos.updates >= steps:

@@ -239,3 +239,66 @@ def test_generator_and_eval_fn_are_checked_before_training(digits):
         train.fit_rbm(small_rbm(digits), digits, epochs=1, generator=0, progress=False)
     with pytest.raises(TypeError, match=r"eval_fn must accept two arguments, \(rbm, epoch\)"):
         train.fit_rbm(small_rbm(digits), digits, epochs=1, progress=False, eval_fn=lambda rbm: {})
+
+
+# ---- one native call per epoch -----------------------------------------------------------------
+
+
+def _trained(digits, native, tmp_path=None, crash_at=None, **kw):
+    """fit_rbm on the digits (1797 rows: batches of 20 end with a short one of 17), with the
+    native epoch or one call per update; optionally killed after ``crash_at`` updates and
+    resumed from its checkpoint."""
+    args = dict(epochs=3, batch_size=20, lr=0.05, lr_schedule="linear", momentum_schedule=lambda e: 0.5 if e < 1 else 0.9,
+                weight_decay=1e-3, progress=False, native_epochs=native)
+    args.update(kw)
+    rbm = small_rbm(digits)
+    if crash_at is not None:
+        calls = [0]
+        original = train.ops.rbm.rbm_train_epoch_ if native else train.cd_step
+
+        def dying(*a, **k):
+            calls[0] += 1
+            if calls[0] == crash_at:
+                raise KeyboardInterrupt
+            return original(*a, **k)
+
+        target = (train.ops.rbm, "rbm_train_epoch_") if native else (train, "cd_step")
+        setattr(*target, dying)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                train.fit_rbm(rbm, digits, generator=torch.Generator().manual_seed(1), checkpoint=tmp_path / "c.pt",
+                              **args)
+        finally:
+            setattr(*target, original)
+        rbm = small_rbm(digits, seed=99)  # everything must come back from the checkpoint
+    history = train.fit_rbm(rbm, digits, generator=torch.Generator().manual_seed(1),
+                            checkpoint=None if tmp_path is None else tmp_path / "c.pt", **args)
+    return rbm, history
+
+
+@pytest.mark.parametrize("method,k", [("cd", 1), ("cd", 3), ("pcd", 1), ("pcd", 2)])
+def test_native_epochs_give_the_bits_of_one_call_per_update(digits, method, k):
+    native, native_history = _trained(digits, True, method=method, k=k)
+    looped, looped_history = _trained(digits, False, method=method, k=k)
+    for a, b in zip(native.parameters(), looped.parameters()):
+        assert torch.equal(a, b)
+    assert native_history == looped_history
+
+
+def test_native_epochs_resume_mid_epoch_to_the_same_bits(digits, tmp_path):
+    # checkpoint_every=40: the native call runs 40 updates at a time; the third call dies, so the
+    # run resumes from update 80, inside the first epoch (90 updates per epoch).
+    straight, _ = _trained(digits, True, method="pcd", checkpoint_every=40)
+    resumed, history = _trained(digits, True, tmp_path=tmp_path, crash_at=3, method="pcd", checkpoint_every=40)
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    assert [h["updates"] for h in history] == [90, 180, 270]
+
+
+def test_native_epochs_step_where_the_optimizer_is_not_the_fused_sgd(digits):
+    # Adam: cd_step per update (the native epoch only does SGD with momentum).
+    rbm = small_rbm(digits)
+    optimizer = torch.optim.Adam(rbm.parameters(), lr=1e-3)
+    history = train.fit_rbm(rbm, digits, epochs=1, batch_size=20, optimizer=optimizer, progress=False,
+                            generator=torch.Generator().manual_seed(1))
+    assert history[0]["updates"] == 90 and optimizer.state[rbm.weight]["step"] == 90
