@@ -4,7 +4,9 @@
 
 #include <optional>
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/string_view.h>
 
 namespace dgm_fast {
 
@@ -38,5 +40,29 @@ void rbm_sgd_update_generic(const at::Tensor& weight, const at::Tensor& visible_
                             const at::Tensor& v_model, const at::Tensor& h_model, double lr,
                             double momentum, double weight_decay,
                             const std::optional<at::Tensor>& visible_log_std);
+
+// rbm_sgd_update_'s CPU kernel after its two products (which have accumulated the phases into
+// the weight's momentum buffer `buf`): the weight decay and weight step, then the bias
+// gradients, momentum and steps. Contiguous operands.
+template <typename scalar_t>
+void sgd_update_passes(scalar_t* w, scalar_t* buf, scalar_t* b, scalar_t* b_buf, scalar_t* c, scalar_t* c_buf,
+                       const scalar_t* vd, const scalar_t* hd, int64_t bd, const scalar_t* vm,
+                       const scalar_t* hm, int64_t bm, int64_t nv, int64_t nh, double lr, double momentum,
+                       double weight_decay);
+
+// rbm_train_epoch_ written with the per-update ops (through the dispatcher): any device, the
+// meta/fake kernel, and the CPU kernel's fallback.
+void rbm_train_epoch_generic(const at::Tensor& weight, const at::Tensor& visible_bias,
+                             const at::Tensor& hidden_bias, const at::Tensor& weight_momentum,
+                             const at::Tensor& visible_momentum, const at::Tensor& hidden_momentum,
+                             const std::optional<at::Tensor>& chains, const at::Tensor& data,
+                             int64_t batch_size, int64_t k, c10::string_view chains_hold, double lr,
+                             double momentum, double weight_decay, std::optional<at::Generator> generator);
+
+// The kind of persistent chains of rbm_train_epoch_ (checked: shapes, dtypes, devices, k).
+enum class EpochChains { kNone, kVisible, kHidden };
+EpochChains check_train_epoch_args(const at::Tensor& weight, const std::optional<at::Tensor>& chains,
+                                   const at::Tensor& data, int64_t batch_size, int64_t k,
+                                   c10::string_view chains_hold);
 
 }  // namespace dgm_fast

@@ -53,6 +53,41 @@ void bias_step(const scalar_t* data, int64_t bd, const scalar_t* model, int64_t 
   }
 }
 
+}  // namespace
+
+template <typename scalar_t>
+void sgd_update_passes(scalar_t* __restrict w, scalar_t* __restrict buf, scalar_t* b, scalar_t* b_buf, scalar_t* c, scalar_t* c_buf,
+                       const scalar_t* vd, const scalar_t* hd, int64_t bd, const scalar_t* vm,
+                       const scalar_t* hm, int64_t bm, int64_t nv, int64_t nh, double lr, double momentum,
+                       double weight_decay) {
+  const auto s_lr = static_cast<scalar_t>(lr), s_m = static_cast<scalar_t>(momentum);
+  const auto s_wd = static_cast<scalar_t>(weight_decay);
+  at::parallel_for(0, nv * nh, kWeightGrain, [&](int64_t begin, int64_t end) {
+    if (s_wd != 0) {
+      for (int64_t i = begin; i < end; ++i) {
+        buf[i] += s_wd * w[i];
+        w[i] -= s_lr * buf[i];
+      }
+    } else {
+      for (int64_t i = begin; i < end; ++i) w[i] -= s_lr * buf[i];
+    }
+  });
+  // Visible columns [0, nv) then hidden columns [nv, nv + nh), as one range.
+  at::parallel_for(0, nv + nh, kColumnGrain, [&](int64_t begin, int64_t end) {
+    if (begin < nv) bias_step(vd, bd, vm, bm, nv, begin, std::min(end, nv), s_lr, s_m, b, b_buf);
+    if (end > nv) bias_step(hd, bd, hm, bm, nh, std::max(begin, nv) - nv, end - nv, s_lr, s_m, c, c_buf);
+  });
+}
+
+template void sgd_update_passes<float>(float*, float*, float*, float*, float*, float*, const float*, const float*,
+                                       int64_t, const float*, const float*, int64_t, int64_t, int64_t, double,
+                                       double, double);
+template void sgd_update_passes<double>(double*, double*, double*, double*, double*, double*, const double*,
+                                        const double*, int64_t, const double*, const double*, int64_t, int64_t,
+                                        int64_t, double, double, double);
+
+namespace {
+
 void rbm_sgd_update_cpu(const at::Tensor& weight, const at::Tensor& visible_bias,
                         const at::Tensor& hidden_bias, const at::Tensor& weight_momentum,
                         const at::Tensor& visible_momentum, const at::Tensor& hidden_momentum,
@@ -85,33 +120,13 @@ void rbm_sgd_update_cpu(const at::Tensor& weight, const at::Tensor& visible_bias
   weight_momentum.addmm_(v_data.t(), h_data, /*beta=*/momentum, /*alpha=*/-1.0 / bd);
   weight_momentum.addmm_(v_model.t(), h_model, /*beta=*/1, /*alpha=*/1.0 / bm);
   AT_DISPATCH_FLOATING_TYPES(weight.scalar_type(), "rbm_sgd_update_cpu", [&] {
-    const auto s_lr = static_cast<scalar_t>(lr), s_m = static_cast<scalar_t>(momentum);
-    const auto s_wd = static_cast<scalar_t>(weight_decay);
-    scalar_t* __restrict w = weight.mutable_data_ptr<scalar_t>();
-    scalar_t* __restrict buf = weight_momentum.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, nv * nh, kWeightGrain, [&](int64_t begin, int64_t end) {
-      if (s_wd != 0) {
-        for (int64_t i = begin; i < end; ++i) {
-          buf[i] += s_wd * w[i];
-          w[i] -= s_lr * buf[i];
-        }
-      } else {
-        for (int64_t i = begin; i < end; ++i) w[i] -= s_lr * buf[i];
-      }
-    });
-    // Visible columns [0, nv) then hidden columns [nv, nv + nh), as one range.
-    const scalar_t* vd = v_data.const_data_ptr<scalar_t>();
-    const scalar_t* vm = v_model.const_data_ptr<scalar_t>();
-    const scalar_t* hd = h_data.const_data_ptr<scalar_t>();
-    const scalar_t* hm = h_model.const_data_ptr<scalar_t>();
-    scalar_t* b = visible_bias.mutable_data_ptr<scalar_t>();
-    scalar_t* c = hidden_bias.mutable_data_ptr<scalar_t>();
-    scalar_t* b_buf = visible_momentum.mutable_data_ptr<scalar_t>();
-    scalar_t* c_buf = hidden_momentum.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, nv + nh, kColumnGrain, [&](int64_t begin, int64_t end) {
-      if (begin < nv) bias_step(vd, bd, vm, bm, nv, begin, std::min(end, nv), s_lr, s_m, b, b_buf);
-      if (end > nv) bias_step(hd, bd, hm, bm, nh, std::max(begin, nv) - nv, end - nv, s_lr, s_m, c, c_buf);
-    });
+    sgd_update_passes<scalar_t>(
+        weight.mutable_data_ptr<scalar_t>(), weight_momentum.mutable_data_ptr<scalar_t>(),
+        visible_bias.mutable_data_ptr<scalar_t>(), visible_momentum.mutable_data_ptr<scalar_t>(),
+        hidden_bias.mutable_data_ptr<scalar_t>(), hidden_momentum.mutable_data_ptr<scalar_t>(),
+        v_data.const_data_ptr<scalar_t>(), h_data.const_data_ptr<scalar_t>(), bd,
+        v_model.const_data_ptr<scalar_t>(), h_model.const_data_ptr<scalar_t>(), bm, nv, nh, lr, momentum,
+        weight_decay);
   });
 }
 

@@ -70,9 +70,11 @@ struct Ops {
   }
 };
 
-enum class Chains { kNone, kVisible, kHidden };
+using Chains = EpochChains;
 
-Chains check_train_epoch_args(const Tensor& weight, const std::optional<Tensor>& chains,
+}  // namespace
+
+EpochChains check_train_epoch_args(const Tensor& weight, const std::optional<Tensor>& chains,
                               const Tensor& data, int64_t batch_size, int64_t k,
                               c10::string_view chains_hold) {
   constexpr const char* op = "rbm_train_epoch_";
@@ -164,6 +166,8 @@ void rbm_train_epoch_generic(const Tensor& weight, const Tensor& visible_bias, c
   }
 }
 
+namespace {
+
 // The Autograd kernel: as rbm_sgd_update_'s, refuses tensors that require grad under grad mode
 // and bumps the version counter of everything written.
 void rbm_train_epoch_autograd(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
@@ -185,10 +189,15 @@ void rbm_train_epoch_autograd(const Tensor& weight, const Tensor& visible_bias, 
     }
   }
   {
-    at::AutoDispatchBelowADInplaceOrView below_autograd;
-    rbm_train_epoch_generic(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
-                            hidden_momentum, chains, data, batch_size, k, chains_hold, lr, momentum,
-                            weight_decay, std::move(generator));
+    at::AutoDispatchBelowADInplaceOrView below_autograd;  // on to the device's kernel
+    static const auto op =
+        c10::Dispatcher::singleton()
+            .findSchemaOrThrow("dgm_fast::rbm_train_epoch_", "")
+            .typed<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, const std::optional<Tensor>&, const Tensor&, int64_t, int64_t,
+                        c10::string_view, double, double, double, std::optional<at::Generator>)>();
+    op.call(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum, chains,
+            data, batch_size, k, chains_hold, lr, momentum, weight_decay, std::move(generator));
   }
   for (const auto& [t, name] : written) t->unsafeGetTensorImpl()->bump_version();
 }

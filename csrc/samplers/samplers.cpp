@@ -25,6 +25,7 @@
 #include "dgm_fast/samplers.h"
 #include "common/philox_cpu_state.h"
 #include "samplers/samplers_checks.h"
+#include "samplers/samplers_cpu.h"
 #include "samplers/samplers_loops.h"
 
 namespace dgm_fast {
@@ -108,6 +109,31 @@ int64_t bernoulli_chunk(const PhiloxSeedOffset& so, const scalar_t* logits, cons
   return nans;
 }
 
+}  // namespace
+
+template <typename scalar_t>
+int64_t bernoulli_logits_into(const PhiloxSeedOffset& so, const scalar_t* logits, const scalar_t* bias,
+                              int64_t width, scalar_t* sample, scalar_t* probs, int64_t n) {
+  std::atomic<int64_t> nan_count{0};
+  for_each_chunk(n, [&](int64_t first, int64_t len) {
+    const int64_t nans = bernoulli_chunk(so, logits, bias, width, sample, probs, first, len);
+    if (nans != 0) nan_count += nans;
+  });
+  return nan_count.load();
+}
+
+template int64_t bernoulli_logits_into<float>(const PhiloxSeedOffset&, const float*, const float*, int64_t,
+                                              float*, float*, int64_t);
+template int64_t bernoulli_logits_into<double>(const PhiloxSeedOffset&, const double*, const double*, int64_t,
+                                               double*, double*, int64_t);
+template int64_t bernoulli_logits_into<at::BFloat16>(const PhiloxSeedOffset&, const at::BFloat16*,
+                                                     const at::BFloat16*, int64_t, at::BFloat16*,
+                                                     at::BFloat16*, int64_t);
+template int64_t bernoulli_logits_into<at::Half>(const PhiloxSeedOffset&, const at::Half*, const at::Half*,
+                                                 int64_t, at::Half*, at::Half*, int64_t);
+
+namespace {
+
 // One chunk of normal_reparam: elements [first, first + len).
 template <typename scalar_t>
 void normal_reparam_chunk(const PhiloxSeedOffset& so, const scalar_t* mu, const scalar_t* log_var,
@@ -152,19 +178,15 @@ std::tuple<at::Tensor, at::Tensor> bernoulli_logits_cpu(const at::Tensor& logits
   if (n == 0) return {sample, probs};
   const PhiloxSeedOffset so = next_cpu_philox(generator);
   const int64_t width = has_bias ? b.numel() : 1;
-  std::atomic<int64_t> nan_count{0};
+  int64_t nan_count = 0;
 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "bernoulli_logits_cpu", [&] {
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* bp = has_bias ? b.const_data_ptr<scalar_t>() : nullptr;
-    scalar_t* sp = sample.mutable_data_ptr<scalar_t>();
-    scalar_t* pp = return_probs ? probs.mutable_data_ptr<scalar_t>() : nullptr;
-    for_each_chunk(n, [&](int64_t first, int64_t len) {
-      const int64_t nans = bernoulli_chunk(so, xp, bp, width, sp, pp, first, len);
-      if (nans != 0) nan_count += nans;
-    });
+    nan_count = bernoulli_logits_into(so, x.const_data_ptr<scalar_t>(),
+                                      has_bias ? b.const_data_ptr<scalar_t>() : nullptr, width,
+                                      sample.mutable_data_ptr<scalar_t>(),
+                                      return_probs ? probs.mutable_data_ptr<scalar_t>() : nullptr, n);
   });
-  TORCH_CHECK_VALUE(nan_count.load() == 0, "bernoulli_logits: ", nan_count.load(), " of ", n,
+  TORCH_CHECK_VALUE(nan_count == 0, "bernoulli_logits: ", nan_count, " of ", n,
                     " logits", (has_bias ? " (after adding bias)" : ""),
                     " are NaN; a Bernoulli probability cannot be NaN");
   return {sample, probs};

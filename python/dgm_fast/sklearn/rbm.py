@@ -78,9 +78,11 @@ def _as_tensor(X, dtype) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-# Products of at most this many multiply-adds run on one thread (a fraction of a millisecond of
-# float64 work on one core).
-_SERIAL_WORK = 2**22
+# Products of at most this many multiply-adds run on one thread (tens of microseconds of work on
+# one core). Measured on 2 cores (bench/RESULTS.md): scikit-learn's example at batch_size=100
+# (100 x 64 x 100 = 640k) fits in 78 ms on two threads against 94 ms on one; at batch_size=10 a
+# second thread gains nothing.
+_SERIAL_WORK = 2**19
 
 
 def _threads_for(n_rows: int, n_features: int, n_components: int):
