@@ -156,3 +156,8 @@ def test_compare_with_a_run_from_another_machine_warns_that_times_do_not_travel(
     bench.warn_if_another_machine("t")
     err = capsys.readouterr().err
     assert "'t' was taken on Test CPU, 2 threads, this is" in err and "--report NEW --vs t" in err
+
+
+def test_the_recorded_command_reproduces_the_run():
+    args = parse("--quick", "--only", "rbm", "--save", "x", "--", "-k", "train_epoch")
+    assert bench.command_line(args) == "dgm-fast bench --quick --only rbm --save x -- -k train_epoch"

@@ -14,6 +14,14 @@ Gibbs chain: `GIBBS_STEPS` sweeps v -> h -> v on a batch of chains.
   dgm_fast        rbm.gibbs(v, steps): the whole chain in one native call
   eager           a Python loop of the obvious sweep; torch.compile compiles the sweep
   bare products   the two products of each sweep, looped the same way
+Training epoch: one pass of PCD-1 (as many persistent chains as a batch has rows) over `EPOCH_ROWS` rows of binary data in minibatches, SGD with momentum 0.9, lr 0.01, weight
+decay 1e-4; the time per update is the case's time over EPOCH_ROWS / batch.
+  dgm_fast        ops.rbm.rbm_train_epoch_: the whole epoch in one native call
+  dgm_fast per update   the same updates as a Python loop of train.cd_step (what fit_rbm did before)
+  eager           a Python loop of the obvious PCD-1 step (eager_pcd_step) and torch's SGD step
+  torch.compile   that step compiled by inductor, in the same loop
+  sklearn         BernoulliRBM(n_iter=1, batch_size=B).fit: scikit-learn's PCD-1 epoch (no momentum
+                  or weight decay), float32 data (CPU only)
 On CUDA, eager+graph and dgm_fast+graph replay the eager and dgm_fast versions captured in a
 CUDA graph.
 """
@@ -23,7 +31,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dgm_fast import RBM
+from dgm_fast import RBM, ops
 from dgm_fast.bench._common import COMPILE, DGM_FAST, DGM_FAST_GRAPH, EAGER, EAGER_GRAPH, graphed, size_id
 from dgm_fast.models.rbm import train
 
@@ -34,6 +42,10 @@ DGM_FAST_BF16 = "dgm_fast bf16"
 QUICK = [(20, 64, 20), (100, 784, 500)]
 FULL = [(20, 64, 20), (100, 784, 500), (1024, 784, 4096)]
 FULL_CUDA = FULL + [(4096, 4096, 4096)]
+EPOCH_ROWS = 1000
+EPOCH_QUICK = [(10, 64, 100)]
+EPOCH_FULL = [(10, 64, 16), (10, 64, 100), (100, 64, 100), (100, 784, 500)]
+PER_UPDATE = "dgm_fast per update"
 
 
 # ---- the baselines -----------------------------------------------------------------------------
@@ -63,6 +75,25 @@ def make_eager_step(params, optimizer, weight_decay):
         optimizer.step()
 
     return eager_cd_step
+
+
+def make_eager_pcd_step(params, optimizer, weight_decay):
+    """One PCD-1 update written the obvious way: the persistent chains advance one sweep."""
+    W, b, c = params
+
+    def eager_pcd_step(v, chains):
+        with torch.no_grad():
+            h_data = torch.sigmoid(torch.addmm(c, v, W))
+            h = torch.bernoulli(torch.sigmoid(torch.addmm(c, chains, W)))
+            chains.copy_(torch.bernoulli(torch.sigmoid(torch.addmm(b, h, W.t()))))
+            h_model = torch.sigmoid(torch.addmm(c, chains, W))
+            grads = ((chains.t() @ h_model) / chains.shape[0] - (v.t() @ h_data) / v.shape[0] + weight_decay * W,
+                     chains.mean(0) - v.mean(0), h_model.mean(0) - h_data.mean(0))
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+
+    return eager_pcd_step
 
 
 def eager_sweep(v, W, b, c):
@@ -242,3 +273,64 @@ def test_gibbs_chain(size, impl, setting, measure):
     else:
         h = torch.bernoulli(torch.full((batch, nh), 0.5, device=setting.device))
         measure(group, impl, bare_gibbs_products(GIBBS_STEPS), v, h, W, b, c)
+
+
+@pytest.mark.parametrize("impl", [DGM_FAST, PER_UPDATE, EAGER, COMPILE, SKLEARN, EAGER_GRAPH, DGM_FAST_GRAPH])
+@pytest.mark.parametrize("size", EPOCH_FULL, ids=size_id)
+def test_train_epoch(size, impl, setting, measure):
+    cuda = setting.device.type == "cuda"
+    if size not in (EPOCH_QUICK if setting.quick else EPOCH_FULL):
+        pytest.skip("size not selected for this run (--quick)")
+    if impl in (EAGER_GRAPH, DGM_FAST_GRAPH) and not cuda:
+        pytest.skip("CUDA graphs: GPU only")
+    if impl == SKLEARN and cuda:
+        pytest.skip("scikit-learn: CPU only")
+    batch, nv, nh = size
+    device = setting.device
+    data = binary_batch(EPOCH_ROWS, nv, device, torch.Generator().manual_seed(1))
+    rbm, opt, params, eager_opt = new_models(nv, nh, device)
+    chains = binary_batch(batch, nv, device, torch.Generator().manual_seed(2))
+    group = f"rbm train_epoch(PCD-1, {EPOCH_ROWS} rows) {size_id(size)}"
+    batches = [data[i:i + batch] for i in range(0, EPOCH_ROWS, batch)]
+    for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias):  # the buffers the fused update uses
+        opt.state[p]["momentum_buffer"] = torch.zeros_like(p)
+    buffers = [opt.state[p]["momentum_buffer"] for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
+    w, b, c = (p.detach() for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
+
+    def native_epoch(x):
+        ops.rbm.rbm_train_epoch_(w, b, c, *buffers, chains, x, batch, lr=LR, momentum=MOMENTUM,
+                                 weight_decay=WEIGHT_DECAY)
+
+    if impl == DGM_FAST:
+        measure(group, impl, native_epoch, data)
+    elif impl == PER_UPDATE:
+        method = train.PCD(1)
+        method.chains = chains
+
+        def per_update(_):
+            for v in batches:
+                train.cd_step(rbm, v, opt, method, weight_decay=WEIGHT_DECAY)
+
+        measure(group, impl, per_update, data)
+    elif impl in (EAGER, COMPILE):
+        step = make_eager_pcd_step(params, eager_opt, WEIGHT_DECAY)
+        step = torch.compile(step) if impl == COMPILE else step
+
+        def eager_epoch(_):
+            for v in batches:
+                step(v, chains)
+
+        measure(group, impl, eager_epoch, data, warmup=3 if impl == COMPILE else 1)
+    elif impl == SKLEARN:
+        BernoulliRBM = pytest.importorskip("sklearn.neural_network").BernoulliRBM
+        x = data.cpu().numpy()
+
+        def sklearn_epoch(_):
+            BernoulliRBM(n_components=nh, learning_rate=LR, batch_size=batch, n_iter=1, random_state=0).fit(x)
+
+        measure(group, impl, sklearn_epoch, data)
+    elif impl == DGM_FAST_GRAPH:
+        measure(group, impl, graphed(native_epoch, (data,)), data)
+    else:
+        step = make_eager_pcd_step(params, eager_opt, WEIGHT_DECAY)
+        measure(group, impl, graphed(lambda _: [step(v, chains) for v in batches], (data,)), data)

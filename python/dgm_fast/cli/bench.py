@@ -79,6 +79,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--quick"] * args.quick + [f"--device {args.device}"] * (args.device != "cpu")
     parts += [f"--only {family}" for family in args.only or []]
     parts += [f"--save {args.save}"] * bool(args.save)
+    parts += ["--", *args.pytest_args] * bool(args.pytest_args)
     return " ".join(parts)
 
 
