@@ -141,3 +141,35 @@ def test_training_steps_agree_on_cpu_and_cuda():
         models.append(rbm)
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b.cpu(), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("hold,k", [(None, 1), (None, 3), ("visible", 1), ("hidden", 1)])
+def test_train_epoch_on_cuda_is_the_loop_of_per_update_ops(hold, k):
+    """rbm_train_epoch_ on the GPU: bit for bit the Python loop of the per-update ops there, and
+    close to the CPU's (MKL and cuBLAS round products differently)."""
+    from dgm_fast import reference
+
+    def setup(device):
+        g = torch.Generator().manual_seed(0)
+        params = [0.3 * torch.randn(12, 7, generator=g, dtype=torch.float64), torch.zeros(12, dtype=torch.float64),
+                  torch.zeros(7, dtype=torch.float64)]
+        chains = None if hold is None else torch.bernoulli(
+            torch.full((10, 12 if hold == "visible" else 7), 0.5, dtype=torch.float64), generator=g)
+        data = torch.bernoulli(torch.full((53, 12), 0.3, dtype=torch.float64), generator=g)
+        to = lambda t: None if t is None else t.to(device)  # noqa: E731
+        params = [to(p) for p in params]
+        return params, [torch.zeros_like(p) for p in params], to(chains), to(data)
+
+    hyper = dict(k=k, chains_hold=hold or "visible", lr=0.05, momentum=0.9, weight_decay=1e-3)
+    params, buffers, chains, data = setup("cuda")
+    ops.rbm.rbm_train_epoch_(*params, *buffers, chains, data, 10, generator=make_generator("cuda", 5), **hyper)
+    r_params, r_buffers, r_chains, _ = setup("cuda")
+    r_chains = reference.rbm.rbm_train_epoch(r_params, r_buffers, r_chains, data, 10,
+                                             generator=make_generator("cuda", 5), **hyper)
+    for a, b in zip(params + buffers, r_params + r_buffers):
+        assert torch.equal(a, b)
+    c_params, c_buffers, c_chains, c_data = setup("cpu")
+    ops.rbm.rbm_train_epoch_(*c_params, *c_buffers, c_chains, c_data, 10, generator=make_generator("cpu", 5),
+                             **hyper)
+    for a, b in zip(params, c_params):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-11)
