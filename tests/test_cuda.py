@@ -173,3 +173,43 @@ def test_train_epoch_on_cuda_is_the_loop_of_per_update_ops(hold, k):
                              **hyper)
     for a, b in zip(params, c_params):
         torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("hold", [None, "visible", "hidden"])
+@pytest.mark.parametrize("own_generator", [True, False])
+def test_train_epoch_in_a_cuda_graph_is_the_eager_loop(hold, own_generator, monkeypatch):
+    """DGM_FAST_EPOCH_CUDA_GRAPH=1: the full batches replay one captured update. The bits must be
+    the eager loop's, and the generator must end where the loop leaves it, whether it is the
+    caller's or the default one."""
+    from dgm_fast import reference
+
+    monkeypatch.setenv("DGM_FAST_EPOCH_CUDA_GRAPH", "1")
+
+    def setup():
+        g = torch.Generator().manual_seed(0)
+        params = [0.3 * torch.randn(12, 7, generator=g), torch.zeros(12), torch.zeros(7)]
+        chains = None if hold is None else torch.bernoulli(
+            torch.full((10, 12 if hold == "visible" else 7), 0.5), generator=g)
+        data = torch.bernoulli(torch.full((93, 12), 0.3), generator=g)  # 9 full batches and a short one
+        params = [p.cuda() for p in params]
+        return params, [torch.zeros_like(p) for p in params], None if chains is None else chains.cuda(), data.cuda()
+
+    def generator():
+        if own_generator:
+            return make_generator("cuda", 5)
+        torch.cuda.manual_seed(5)
+        return None
+
+    hyper = dict(k=1, chains_hold=hold or "visible", lr=0.05, momentum=0.9, weight_decay=1e-3)
+    params, buffers, chains, data = setup()
+    g = generator()
+    ops.rbm.rbm_train_epoch_(*params, *buffers, chains, data, 10, generator=g, **hyper)
+    after = (g or torch.cuda.default_generators[0]).get_state()
+    r_params, r_buffers, r_chains, _ = setup()
+    rg = generator()
+    r_chains = reference.rbm.rbm_train_epoch(r_params, r_buffers, r_chains, data, 10, generator=rg, **hyper)
+    for a, b in zip(params + buffers, r_params + r_buffers):
+        assert torch.equal(a, b)
+    if chains is not None:
+        assert torch.equal(chains, r_chains)
+    assert torch.equal(after, (rg or torch.cuda.default_generators[0]).get_state())

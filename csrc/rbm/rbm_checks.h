@@ -50,19 +50,24 @@ void sgd_update_passes(scalar_t* w, scalar_t* buf, scalar_t* b, scalar_t* b_buf,
                        const scalar_t* hm, int64_t bm, int64_t nv, int64_t nh, double lr, double momentum,
                        double weight_decay);
 
-// rbm_train_epoch_ written with the per-update ops (through the dispatcher): any device, the
-// meta/fake kernel, and the CPU kernel's fallback.
-void rbm_train_epoch_generic(const at::Tensor& weight, const at::Tensor& visible_bias,
-                             const at::Tensor& hidden_bias, const at::Tensor& weight_momentum,
-                             const at::Tensor& visible_momentum, const at::Tensor& hidden_momentum,
-                             const std::optional<at::Tensor>& chains, const at::Tensor& data,
-                             int64_t batch_size, int64_t k, c10::string_view chains_hold, double lr,
-                             double momentum, double weight_decay, std::optional<at::Generator> generator);
-
-// The kind of persistent chains of rbm_train_epoch_ (checked: shapes, dtypes, devices, k).
+// The kind of persistent chains of rbm_train_epoch_.
 enum class EpochChains { kNone, kVisible, kHidden };
-EpochChains check_train_epoch_args(const at::Tensor& weight, const std::optional<at::Tensor>& chains,
-                                   const at::Tensor& data, int64_t batch_size, int64_t k,
-                                   c10::string_view chains_hold);
+
+// rbm_train_epoch_'s checks, before anything changes: shapes, dtypes, devices, k, the update's
+// arguments, and (on the CPU) finite data. Returns the kind of chains.
+EpochChains check_train_epoch(const at::Tensor& weight, const at::Tensor& visible_bias,
+                              const at::Tensor& hidden_bias, const at::Tensor& weight_momentum,
+                              const at::Tensor& visible_momentum, const at::Tensor& hidden_momentum,
+                              const std::optional<at::Tensor>& chains, const at::Tensor& data,
+                              int64_t batch_size, int64_t k, c10::string_view chains_hold, double lr,
+                              double momentum, double weight_decay);
+
+// One update of rbm_train_epoch_ on the batch v, through the per-update ops (any device).
+void rbm_train_batch(EpochChains kind, const at::Tensor& v, const at::Tensor& weight,
+                     const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
+                     const at::Tensor& weight_momentum, const at::Tensor& visible_momentum,
+                     const at::Tensor& hidden_momentum, const std::optional<at::Tensor>& chains, int64_t k,
+                     double lr, double momentum, double weight_decay,
+                     const std::optional<at::Generator>& generator);
 
 }  // namespace dgm_fast

@@ -74,9 +74,10 @@ using Chains = EpochChains;
 
 }  // namespace
 
-EpochChains check_train_epoch_args(const Tensor& weight, const std::optional<Tensor>& chains,
-                              const Tensor& data, int64_t batch_size, int64_t k,
-                              c10::string_view chains_hold) {
+namespace {
+
+EpochChains check_shapes(const Tensor& weight, const std::optional<Tensor>& chains, const Tensor& data,
+                         int64_t batch_size, int64_t k, c10::string_view chains_hold) {
   constexpr const char* op = "rbm_train_epoch_";
   TORCH_CHECK_VALUE(weight.dim() == 2, op, ": weight must be [n_visible, n_hidden], got ", weight.sizes());
   const int64_t nv = weight.size(0), nh = weight.size(1);
@@ -110,62 +111,79 @@ EpochChains check_train_epoch_args(const Tensor& weight, const std::optional<Ten
   return hidden ? Chains::kHidden : Chains::kVisible;
 }
 
+}  // namespace
+
+EpochChains check_train_epoch(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
+                              const Tensor& weight_momentum, const Tensor& visible_momentum,
+                              const Tensor& hidden_momentum, const std::optional<Tensor>& chains,
+                              const Tensor& data, int64_t batch_size, int64_t k, c10::string_view chains_hold,
+                              double lr, double momentum, double weight_decay) {
+  const Chains kind = check_shapes(weight, chains, data, batch_size, k, chains_hold);
+  // Checked before the first update, so that bad input changes nothing: the update's own checks
+  // run per batch, and the samplers would refuse a NaN only batches later.
+  const Tensor first = data.narrow(0, 0, std::min(batch_size, data.size(0)));
+  const int64_t bm = kind == Chains::kNone ? first.size(0) : chains->size(0);
+  const auto opts = first.options();
+  check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
+                        first, at::empty({first.size(0), weight.size(1)}, opts), at::empty({bm, weight.size(0)}, opts),
+                        at::empty({bm, weight.size(1)}, opts), lr, momentum, weight_decay, std::nullopt);
+  // On the CPU (as the samplers there do) NaN is refused up front; on a GPU, as its samplers do,
+  // NaN propagates instead: refusing it would synchronise the device (and break graph capture).
+  if (data.is_cpu()) {
+    TORCH_CHECK_VALUE(at::isfinite(data).all().item<bool>(), "rbm_train_epoch_: data contains NaN or Inf");
+  }
+  return kind;
+}
+
 void rbm_train_epoch_generic(const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
                              const Tensor& weight_momentum, const Tensor& visible_momentum,
                              const Tensor& hidden_momentum, const std::optional<Tensor>& chains,
                              const Tensor& data, int64_t batch_size, int64_t k,
                              c10::string_view chains_hold, double lr, double momentum,
                              double weight_decay, std::optional<at::Generator> generator) {
-  constexpr const char* op = "rbm_train_epoch_";
-  const Chains kind = check_train_epoch_args(weight, chains, data, batch_size, k, chains_hold);
+  const Chains kind = check_train_epoch(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
+                                        hidden_momentum, chains, data, batch_size, k, chains_hold, lr, momentum,
+                                        weight_decay);
   const int64_t n = data.size(0);
-  // Checked before the first update, so that bad input changes nothing: the samplers would
-  // refuse a NaN only batches later, and the update's own checks run per batch.
-  const Tensor first = data.narrow(0, 0, std::min(batch_size, n));
-  const Tensor h_probe = at::empty({first.size(0), weight.size(1)}, first.options());
-  const Tensor v_probe = kind == Chains::kNone ? first : at::empty({chains->size(0), weight.size(0)}, first.options());
-  check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
-                        hidden_momentum, first, h_probe, v_probe,
-                        at::empty({v_probe.size(0), weight.size(1)}, first.options()), lr, momentum,
-                        weight_decay, std::nullopt);
-  // On the CPU (as the samplers there do) NaN is refused up front; on a GPU, as its samplers do,
-  // NaN propagates instead: refusing it would synchronise the device (and break graph capture).
-  if (data.is_cpu()) {
-    TORCH_CHECK_VALUE(at::isfinite(data).all().item<bool>(), op, ": data contains NaN or Inf");
-  }
-  const Ops& ops = Ops::get();
-  const Tensor w_t = weight.t();
   for (int64_t start = 0; start < n; start += batch_size) {
-    const Tensor v = data.narrow(0, start, std::min(batch_size, n - start));
-    Tensor h_data, v_model, h_model;
-    switch (kind) {
-      case Chains::kNone:
-        std::tie(h_data, v_model, h_model) = ops.chain.call(
-            v, weight, visible_bias, hidden_bias, k, "bernoulli", "bernoulli", std::nullopt,
-            std::nullopt, true, std::nullopt, generator);
-        break;
-      case Chains::kVisible: {
-        h_data = at::sigmoid(at::addmm(hidden_bias, v, weight));
-        std::tie(std::ignore, v_model, h_model) = ops.chain.call(
-            *chains, weight, visible_bias, hidden_bias, k, "bernoulli", "bernoulli", std::nullopt,
-            std::nullopt, true, std::nullopt, generator);
-        chains->copy_(v_model);
-        break;
-      }
-      case Chains::kHidden: {
-        h_data = at::sigmoid(at::addmm(hidden_bias, v, weight));
-        v_model = std::get<0>(ops.bernoulli_logits.call(at::mm(*chains, w_t), visible_bias, generator, false));
-        Tensor h_next;
-        std::tie(h_next, h_model) =
-            ops.bernoulli_logits.call(at::addmm(hidden_bias, v_model, weight), std::nullopt, generator, true);
-        chains->copy_(h_next);
-        break;
-      }
-    }
-    ops.sgd_update.call(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
-                        hidden_momentum, v, h_data, v_model, h_model, lr, momentum, weight_decay,
-                        std::nullopt);
+    rbm_train_batch(kind, data.narrow(0, start, std::min(batch_size, n - start)), weight, visible_bias,
+                    hidden_bias, weight_momentum, visible_momentum, hidden_momentum, chains, k, lr, momentum,
+                    weight_decay, generator);
   }
+}
+
+void rbm_train_batch(EpochChains kind, const Tensor& v, const Tensor& weight, const Tensor& visible_bias,
+                     const Tensor& hidden_bias, const Tensor& weight_momentum, const Tensor& visible_momentum,
+                     const Tensor& hidden_momentum, const std::optional<Tensor>& chains, int64_t k, double lr,
+                     double momentum, double weight_decay, const std::optional<at::Generator>& generator) {
+  const Ops& ops = Ops::get();
+  Tensor h_data, v_model, h_model;
+  switch (kind) {
+    case Chains::kNone:
+      std::tie(h_data, v_model, h_model) = ops.chain.call(
+          v, weight, visible_bias, hidden_bias, k, "bernoulli", "bernoulli", std::nullopt,
+          std::nullopt, true, std::nullopt, generator);
+      break;
+    case Chains::kVisible: {
+      h_data = at::sigmoid(at::addmm(hidden_bias, v, weight));
+      std::tie(std::ignore, v_model, h_model) = ops.chain.call(
+          *chains, weight, visible_bias, hidden_bias, k, "bernoulli", "bernoulli", std::nullopt,
+          std::nullopt, true, std::nullopt, generator);
+      chains->copy_(v_model);
+      break;
+    }
+    case Chains::kHidden: {
+      h_data = at::sigmoid(at::addmm(hidden_bias, v, weight));
+      v_model = std::get<0>(ops.bernoulli_logits.call(at::mm(*chains, weight.t()), visible_bias, generator, false));
+      Tensor h_next;
+      std::tie(h_next, h_model) =
+          ops.bernoulli_logits.call(at::addmm(hidden_bias, v_model, weight), std::nullopt, generator, true);
+      chains->copy_(h_next);
+      break;
+    }
+  }
+  ops.sgd_update.call(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum, v,
+                      h_data, v_model, h_model, lr, momentum, weight_decay, std::nullopt);
 }
 
 namespace {

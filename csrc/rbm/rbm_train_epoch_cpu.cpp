@@ -182,7 +182,9 @@ void rbm_train_epoch_cpu(const Tensor& weight, const Tensor& visible_bias, const
                          const Tensor& hidden_momentum, const std::optional<Tensor>& chains, const Tensor& data,
                          int64_t batch_size, int64_t k, c10::string_view chains_hold, double lr, double momentum,
                          double weight_decay, std::optional<at::Generator> generator) {
-  const EpochChains kind = check_train_epoch_args(weight, chains, data, batch_size, k, chains_hold);
+  const EpochChains kind = check_train_epoch(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
+                                             hidden_momentum, chains, data, batch_size, k, chains_hold, lr, momentum,
+                                             weight_decay);
   const auto type = weight.scalar_type();
   const int64_t nv = weight.size(0), nh = weight.size(1), n = data.size(0);
   const int64_t n_chains = chains.has_value() ? chains->size(0) : 2;
@@ -195,19 +197,13 @@ void rbm_train_epoch_cpu(const Tensor& weight, const Tensor& visible_bias, const
       !all_contiguous({&weight, &visible_bias, &hidden_bias, &weight_momentum, &visible_momentum,
                        &hidden_momentum, &data}) ||
       (chains.has_value() && !chains->is_contiguous())) {
-    rbm_train_epoch_generic(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
-                            chains, data, batch_size, k, chains_hold, lr, momentum, weight_decay,
-                            std::move(generator));
+    for (int64_t start = 0; start < n; start += batch_size) {  // the composite's loop
+      rbm_train_batch(kind, data.narrow(0, start, std::min(batch_size, n - start)), weight, visible_bias,
+                      hidden_bias, weight_momentum, visible_momentum, hidden_momentum, chains, k, lr, momentum,
+                      weight_decay, generator);
+    }
     return;
   }
-  // The composite's checks, before anything changes: the update's arguments and finite data.
-  const Tensor first = data.narrow(0, 0, std::min(batch_size, n));
-  const int64_t bm = kind == EpochChains::kNone ? first.size(0) : chains->size(0);
-  check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
-                        first, at::empty({first.size(0), nh}, first.options()),
-                        at::empty({bm, nv}, first.options()), at::empty({bm, nh}, first.options()), lr, momentum,
-                        weight_decay, std::nullopt);
-  TORCH_CHECK_VALUE(at::isfinite(data).all().item<bool>(), "rbm_train_epoch_: data contains NaN or Inf");
   AT_DISPATCH_FLOATING_TYPES(type, "rbm_train_epoch_cpu", [&] {
     train_epoch<scalar_t>(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
                           chains, data, batch_size, k, kind, lr, momentum, weight_decay, generator);
