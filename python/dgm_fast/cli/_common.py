@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 
 def fail(message: str) -> int:
     print(f"dgm-fast: error: {message}", file=sys.stderr)
     return 2
+
+
+def changed_options(config_path: Path, config: Mapping, names: Sequence[str]) -> tuple[str, str] | None:
+    """The options among ``names`` with which the run saved in ``config_path`` (its config.json)
+    differs from ``config``, as command-line text, ``("--lr 0.02", "--lr 0.01")``; None when they
+    agree or nothing was saved. Resuming with other options would silently mix two runs."""
+    if not config_path.exists():
+        return None
+    saved = json.loads(config_path.read_text())
+    changed = [n for n in names if saved.get(n) != config[n]]
+    if not changed:
+        return None
+    flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
+    return (" ".join(f"{flag(n)} {saved.get(n)}" for n in changed), " ".join(f"{flag(n)} {config[n]}" for n in changed))

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import fail
+from ._common import changed_options, fail
 
 
 _EXACT_MAX_HIDDEN = 20  # exact log-likelihood by enumerating 2^n_hidden states up to here; AIS above
@@ -117,14 +117,10 @@ def run(args: argparse.Namespace) -> int:
         if trained.n_hidden != args.hidden:  # also caught below, unless config.json is gone
             return fail(f"{ckpt} holds an RBM with {trained.n_hidden} hidden units, not --hidden {args.hidden}. "
                         "Pass --restart to start over, or another --out.")
-        if config_path.exists():
-            saved = json.loads(config_path.read_text())
-            changed = [n for n in _RUN_OPTIONS if saved.get(n) != config[n]]
-            if changed:
-                was = " ".join(f"--{n.replace('_', '-')} {saved.get(n)}" for n in changed)
-                now = " ".join(f"--{n.replace('_', '-')} {config[n]}" for n in changed)
-                return fail(f"{ckpt} was trained with {was}, not {now}. Pass the same options to resume "
-                            "it, --restart to start over, or another --out.")
+        changed = changed_options(config_path, config, _RUN_OPTIONS)
+        if changed:
+            return fail(f"{ckpt} was trained with {changed[0]}, not {changed[1]}. Pass the same options to resume "
+                        "it, --restart to start over, or another --out.")
         if done >= args.epochs:
             say(f"{ckpt} already holds {done} epochs (asked for {args.epochs}); nothing to train, "
                 "writing the outputs. Pass a larger --epochs to continue.")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import fail
+from ._common import changed_options, fail
 
 #: Test log-probabilities (nats) reported by Salakhutdinov & Murray (2008) for 500 hidden units.
 PUBLISHED = {"CD-1": "≈ −125", "CD-3": "≈ −105", "CD-25": "−86.34"}
@@ -229,15 +229,11 @@ def run(args: argparse.Namespace) -> int:
         for name in METHODS:
             shutil.rmtree(out / _slug(name), ignore_errors=True)
         config_path.unlink(missing_ok=True)
-    if config_path.exists():
-        saved = json.loads(config_path.read_text())
-        changed = [n for n in _RUN_OPTIONS if saved.get(n) != config[n]]
-        if changed:
-            was = " ".join(f"--{n.replace('_', '-')} {saved.get(n)}" for n in changed)
-            now = " ".join(f"--{n.replace('_', '-')} {config[n]}" for n in changed)
-            return fail(f"{out} holds models trained with {was}, not {now}. Pass the same options to resume "
-                        "them, --restart to start over, or another --out.")
-    else:
+    changed = changed_options(config_path, config, _RUN_OPTIONS)
+    if changed:
+        return fail(f"{out} holds models trained with {changed[0]}, not {changed[1]}. Pass the same options to "
+                    "resume them, --restart to start over, or another --out.")
+    if not config_path.exists():
         with atomic_write(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
