@@ -1,6 +1,7 @@
 """The models, one package each: the ``nn.Module`` (``model.py``) and the training algorithms that
 belong to it (``train.py``)."""
 
+from .dbn import DBN
 from .rbm import RBM
 
-__all__ = ["RBM"]
+__all__ = ["DBN", "RBM"]

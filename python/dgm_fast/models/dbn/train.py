@@ -1,0 +1,83 @@
+"""Greedy layer-wise pretraining of a deep belief net (Hinton, Osindero & Teh 2006).
+
+Each RBM of the stack is trained, bottom first, with :func:`dgm_fast.models.rbm.fit_rbm` (the
+common training loop, the RBM's native chain and update ops; any of CD-k, PCD, FPCD, PT) on the
+**hidden probabilities** of the layer below. Probabilities rather than samples: the same
+expected statistics with less noise, as Hinton's practical guide advises for all but the data
+layer. Those inputs are computed batch by batch as the DataLoader fetches the rows (a
+``collate_fn`` runs the upward pass through the frozen layers below), so no second copy of the
+dataset is ever held.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..rbm import fit_rbm
+from .model import DBN
+
+__all__ = ["pretrain_dbn"]
+
+
+class _UpwardPass:
+    """collate_fn: stacks the fetched rows and maps them up to the input of RBM ``layer``."""
+
+    def __init__(self, dbn: DBN, layer: int, device, dtype):
+        self.dbn, self.layer, self.device, self.dtype = dbn, layer, device, dtype
+
+    def __call__(self, rows):
+        x = torch.stack([row[0] for row in rows]).to(device=self.device, dtype=self.dtype)
+        return (self.dbn.up(x, self.layer),)
+
+
+def pretrain_dbn(
+    dbn: DBN,
+    data: torch.Tensor,
+    *,
+    epochs: int | Sequence[int] = 10,
+    batch_size: int = 100,
+    generator: torch.Generator | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    **fit_options,
+) -> list[list[dict]]:
+    """Trains ``dbn.rbms`` one after the other, bottom first, each on the layer below's hidden
+    probabilities. ``epochs``: one count for every layer or one per layer; ``fit_options`` go to
+    :func:`~dgm_fast.models.rbm.fit_rbm` for every layer (``method``, ``k``, ``lr``, ``momentum``,
+    ``weight_decay``, ``n_chains``, ``method_options``, ...).
+
+    With ``checkpoint_dir``, layer ``i`` checkpoints to ``layer{i}.pt`` there after every epoch,
+    and a run started again resumes: finished layers are read back, the interrupted one
+    continues. Returns each layer's history.
+    """
+    if not isinstance(dbn, DBN):
+        raise TypeError(f"pretrain_dbn: dbn must be a dgm_fast.DBN, got {type(dbn).__name__}")
+    dbn._check_input(data, "data")
+    n_layers = len(dbn.rbms)
+    counts = [epochs] * n_layers if isinstance(epochs, int) else list(epochs)
+    if len(counts) != n_layers or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in counts):
+        raise ValueError(f"pretrain_dbn: epochs must be a non-negative integer or one per layer ({n_layers}), "
+                         f"got {epochs!r}")
+    device, dtype = dbn.rbms[0].weight.device, dbn.rbms[0].weight.dtype
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
+    # Every layer's seeds drawn up front, so that a resumed run gives each layer the same ones.
+    seeds = torch.randint(2**62, (n_layers, 2), generator=generator, device=generator.device).tolist()
+    histories = []
+    for i, rbm in enumerate(dbn.rbms):
+        layer_generator = torch.Generator(device=device).manual_seed(seeds[i][0])
+        if i == 0:
+            layer_data = data  # a tensor: fit_rbm may run each epoch in one native call
+        else:
+            layer_data = DataLoader(TensorDataset(data), batch_size=batch_size, shuffle=True,
+                                    generator=torch.Generator().manual_seed(seeds[i][1]),
+                                    collate_fn=_UpwardPass(dbn, i, device, dtype))
+        checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"layer{i}.pt"
+        histories.append(fit_rbm(rbm, layer_data, epochs=counts[i], batch_size=batch_size,
+                                 generator=layer_generator, checkpoint=checkpoint, progress=progress, **fit_options))
+    return histories
