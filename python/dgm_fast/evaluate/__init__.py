@@ -5,6 +5,7 @@
 * :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs).
 * :mod:`.pseudo`: the pseudo-log-likelihood.
 * :mod:`.reconstruction`: the reconstruction error.
+* :mod:`.variational`: the variational lower bound on a DBN's log-likelihood.
 """
 
 from .ais import AISResult, ais, default_betas, reverse_ais
@@ -12,10 +13,12 @@ from .exact import exact_log_likelihood, exact_log_partition, log_likelihood
 from .importance import importance_log_likelihood
 from .pseudo import pseudo_log_likelihood
 from .reconstruction import reconstruction_error
+from .variational import dbn_lower_bound
 
 __all__ = [
     "AISResult",
     "ais",
+    "dbn_lower_bound",
     "default_betas",
     "exact_log_likelihood",
     "exact_log_partition",
