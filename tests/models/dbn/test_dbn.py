@@ -206,3 +206,18 @@ def test_bound_refuses_bad_input():
         evaluate.dbn_lower_bound(dbn, torch.zeros(2, 4, dtype=torch.float64), 0.0, samples=0)
     with pytest.raises(TypeError, match="must be a dgm_fast.DBN"):
         evaluate.dbn_lower_bound(dbn.rbms[0], torch.zeros(2, 4, dtype=torch.float64), 0.0)
+
+
+def test_save_load_and_a_checkpoint_of_another_architecture(digits, tmp_path):
+    dbn = _random_dbn([5, 4, 3])
+    dbn.save(tmp_path / "dbn.pt")
+    loaded = DBN.load(tmp_path / "dbn.pt")
+    assert loaded.layer_sizes == [5, 4, 3] and all(torch.equal(a, b) for a, b in zip(dbn.parameters(), loaded.parameters()))
+    RBM(5, 4).save(tmp_path / "rbm.pt")
+    with pytest.raises(ValueError, match="does not hold a DBN"):
+        DBN.load(tmp_path / "rbm.pt")
+    pretrain_dbn(DBN([64, 10, 5]), digits, epochs=1, progress=False, checkpoint_dir=tmp_path / "run")
+    before = (tmp_path / "run" / "layer1.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"layer1.pt holds a 10x5 RBM, but layer 1 of this DBN .* is 10x7"):
+        pretrain_dbn(DBN([64, 10, 7]), digits, epochs=1, progress=False, checkpoint_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "layer1.pt").read_bytes() == before  # nothing on disk is lost

@@ -8,11 +8,13 @@ Bernoulli or Gaussian; every other unit is Bernoulli.
 
 from __future__ import annotations
 
+import os
 from numbers import Integral
 
 import torch
 from torch import nn
 
+from ...train.checkpoint import load_checkpoint, save_checkpoint
 from ..rbm import RBM
 
 __all__ = ["DBN"]
@@ -60,6 +62,20 @@ class DBN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer_sizes={self.layer_sizes}, visible={self.visible!r}"
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the model (atomically); :meth:`load` reads it back."""
+        save_checkpoint(path, {**self.checkpoint_header(), "model": self.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: torch.device | str = "cpu") -> "DBN":
+        """The model from a file written by :meth:`save`."""
+        state = load_checkpoint(path)
+        if state.get("model_class") != cls.__name__ or "model" not in state:
+            raise ValueError(f"{path} does not hold a {cls.__name__} (model_class: {state.get('model_class')!r})")
+        model = cls(**state["model_config"], dtype=state["model"]["rbms.0.weight"].dtype)
+        model.load_state_dict(state["model"])
+        return model.to(map_location)
 
     def _check_input(self, x: torch.Tensor, name: str = "x") -> None:
         if not isinstance(x, torch.Tensor):

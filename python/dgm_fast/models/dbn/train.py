@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ...train.checkpoint import load_checkpoint
 from ..rbm import fit_rbm
 from .model import DBN
 
@@ -68,6 +69,16 @@ def pretrain_dbn(
         generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
     # Every layer's seeds drawn up front, so that a resumed run gives each layer the same ones.
     seeds = torch.randint(2**62, (n_layers, 2), generator=generator, device=generator.device).tolist()
+    if checkpoint_dir is not None:  # before any training: a layer file of another model is not overwritten
+        for i, rbm in enumerate(dbn.rbms):
+            path = Path(checkpoint_dir) / f"layer{i}.pt"
+            if path.exists():
+                saved = load_checkpoint(path).get("model_config", {})
+                shape = (saved.get("n_visible"), saved.get("n_hidden"))
+                if shape != (rbm.n_visible, rbm.n_hidden):
+                    raise ValueError(f"pretrain_dbn: {path} holds a {shape[0]}x{shape[1]} RBM, but layer {i} of this "
+                                     f"DBN (layer sizes {dbn.layer_sizes}) is {rbm.n_visible}x{rbm.n_hidden}; "
+                                     "use another checkpoint_dir or delete that one")
     histories = []
     for i, rbm in enumerate(dbn.rbms):
         layer_generator = torch.Generator(device=device).manual_seed(seeds[i][0])
