@@ -8,9 +8,9 @@ import argparse
 import os
 import sys
 
-from . import bench, info, rbm, repro
+from . import bench, dbn, info, rbm, repro
 
-_TRAIN_COMMANDS = (rbm,)
+_TRAIN_COMMANDS = (rbm, dbn)
 
 
 def main(argv: list[str] | None = None) -> int:

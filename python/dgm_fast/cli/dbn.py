@@ -1,0 +1,156 @@
+"""``dgm-fast train dbn``: a deep belief net, pretrained greedily layer by layer, on scikit-learn's
+digits (default) or MNIST, with per-layer checkpoints, samples, curves and the AIS bound."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from ._common import changed_options, fail
+
+AIS_RUNS, AIS_BETAS = 100, 5000
+SAMPLE_STEPS = 1000
+# Options that define a run: resuming with different ones would mix two runs.
+_RUN_OPTIONS = ("layers", "data", "method", "k", "epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")
+
+
+def add_parser(train_sub) -> None:
+    p = train_sub.add_parser(
+        "dbn", help="pretrain a deep belief net layer by layer",
+        description="Pretrains a DBN greedily (Hinton, Osindero & Teh 2006): each RBM, bottom first, on the hidden "
+        "probabilities of the layer below, streamed batch by batch. Data: scikit-learn's digits (8x8, binarized "
+        "stochastically with --seed) or MNIST (28x28, the 50,000 training images, binarized likewise). Writes "
+        "layer<i>.pt (after every epoch of that layer; running the same command again resumes), dbn.pt, "
+        "samples.png, curve.png (each layer's reconstruction error) and bound.json: the variational lower bound "
+        f"on the training data's log-likelihood, with the top RBM's log Z by AIS ({AIS_RUNS} runs, {AIS_BETAS} "
+        "temperatures) and by reverse AIS. dgm_fast.DBN.load(OUT/dbn.pt) reads the model back.",
+    )
+    p.add_argument("--layers", default="100,100", help="hidden layer sizes, bottom first (default: %(default)s)")
+    p.add_argument("--data", choices=["digits", "mnist"], default="digits", help="(default: %(default)s)")
+    p.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd", help="(default: %(default)s)")
+    p.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=50, help="epochs per layer (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=20, help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=0.05, help="(default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=0.5, help="(default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    p.add_argument("--out", default="runs/dbn", help="output directory (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
+    p.add_argument("--restart", action="store_true", help="delete the checkpoints of an earlier run in --out")
+    p.set_defaults(func=run)
+
+
+def _data(name: str, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    if name == "digits":
+        from ..data import load_digits
+
+        images, _ = load_digits()
+        return torch.bernoulli(images, generator=g), 8
+    from ..data import load_mnist
+
+    images, _ = load_mnist("train", binarize="stochastic", seed=seed)
+    return images, 28
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from .. import evaluate
+    from .._io import atomic_write
+    from ..models.dbn import DBN, pretrain_dbn
+
+    try:
+        hidden = [int(s) for s in args.layers.split(",")]
+    except ValueError:
+        return fail(f"--layers must be comma-separated integers, got {args.layers!r}")
+    if len(hidden) < 2 or min(hidden) < 1:
+        return fail(f"--layers must list at least two positive hidden sizes (one is an RBM: dgm-fast train rbm), "
+                    f"got {args.layers!r}")
+    if args.epochs < 0 or args.batch_size < 1 or args.k < 1:
+        return fail("--epochs must be >= 0, --batch-size and --k >= 1")
+    if not args.no_plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from ..viz import MISSING_MATPLOTLIB
+
+            return fail(MISSING_MATPLOTLIB + "; or pass --no-plots")
+    out = Path(args.out)
+    config = {name: getattr(args, name) for name in _RUN_OPTIONS}
+    if args.restart:
+        for path in [*out.glob("layer*.pt"), out / "config.json", out / "dbn.pt"]:
+            path.unlink(missing_ok=True)
+    changed = changed_options(out / "config.json", config, _RUN_OPTIONS)
+    if changed:
+        return fail(f"{out} holds a DBN trained with {changed[0]}, not {changed[1]}. Pass the same options to "
+                    "resume it, --restart to start over, or another --out.")
+    with atomic_write(out / "config.json", "w") as f:
+        json.dump(config, f, indent=2)
+
+    data, side = _data(args.data, args.seed)
+    sizes = [data.shape[1], *hidden]
+    dbn = DBN(sizes, generator=torch.Generator().manual_seed(args.seed))
+    dbn.rbms[0].init_visible_bias_from_data(data)
+    print(f"pretraining a DBN {'-'.join(map(str, sizes))} on {data.shape[0]} {args.data} images: "
+          f"{args.method.upper()}-{args.k}, {args.epochs} epochs per layer, batches of {args.batch_size}", flush=True)
+    start = time.perf_counter()
+    try:
+        histories = pretrain_dbn(
+            dbn, data, epochs=args.epochs, batch_size=args.batch_size, method=args.method, k=args.k, lr=args.lr,
+            momentum=args.momentum, weight_decay=args.weight_decay, checkpoint_dir=out,
+            generator=torch.Generator().manual_seed(args.seed + 1), progress=not args.quiet,
+            progress_keys=("lr", "reconstruction_error"),
+        )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the layer checkpoints in {out} hold the last completed epochs: run the same command "
+              "to resume", file=sys.stderr)
+        return 130
+    except ValueError as exc:
+        return fail(str(exc))
+    seconds = time.perf_counter() - start
+    dbn.save(out / "dbn.pt")
+
+    top = dbn.rbms[-1]
+    top_inputs = dbn.up(data, len(dbn.rbms) - 1)
+    betas = torch.linspace(0, 1, AIS_BETAS, dtype=torch.float64)
+    fwd = evaluate.ais(top, AIS_RUNS, betas, data=top_inputs, generator=torch.Generator().manual_seed(args.seed + 2))
+    rev = evaluate.reverse_ais(top, AIS_RUNS, betas, data=top_inputs,
+                               generator=torch.Generator().manual_seed(args.seed + 3))
+    g = torch.Generator().manual_seed(args.seed + 4)
+    bound = {name: float(evaluate.dbn_lower_bound(dbn, data, result.log_z, samples=10, generator=g).mean())
+             for name, result in (("ais", fwd), ("reverse_ais", rev))}
+    p = data.mean(0).clamp(1e-3, 1 - 1e-3)
+    baseline = float((data * p.log() + (1 - data) * (-p).log1p()).sum(1).mean())
+    with atomic_write(out / "bound.json", "w") as f:
+        json.dump({"bound_ais": bound["ais"], "bound_reverse_ais": bound["reverse_ais"], "log_z_ais": fwd.log_z,
+                   "log_z_reverse_ais": rev.log_z, "ess_ais": fwd.ess, "independent_pixels": baseline,
+                   "histories": histories}, f, indent=2)
+    if not args.no_plots:
+        from ..viz import save_curves, save_image_grid
+
+        samples = dbn.sample(100, SAMPLE_STEPS, generator=torch.Generator().manual_seed(args.seed + 5))
+        # Shown as the bottom layer's probabilities given the sampled first hidden layer: grey levels read better.
+        with torch.no_grad():
+            h1 = dbn.rbms[0].hidden_probs(samples)
+            shown = dbn.rbms[0].visible_probs(h1)
+        save_image_grid(out / "samples.png", shown.reshape(-1, side, side), nrow=10,
+                        title=f"DBN {'-'.join(map(str, sizes))}: 100 samples ({SAMPLE_STEPS} sweeps in the top RBM)")
+        merged = [{"epoch": r["epoch"], f"layer {i}": r["reconstruction_error"]}
+                  for i, history in enumerate(histories) for r in history]
+        if merged:
+            save_curves(out / "curve.png", merged, [
+                {"ylabel": "reconstruction error\n(mean squared, per unit)",
+                 "series": {f"layer {i + 1}": f"layer {i}" for i in range(len(histories))}}],
+                title=f"DBN {'-'.join(map(str, sizes))}: greedy pretraining")
+        print(f"wrote {out / 'samples.png'} and {out / 'curve.png'}")
+    print(f"wrote {out / 'dbn.pt'} and {out / 'bound.json'}; {seconds:.1f} s of training this run")
+    print(f"training data log-likelihood >= {bound['ais']:.3f} (AIS) / {bound['reverse_ais']:.3f} (reverse AIS) "
+          f"nats per image (variational bound; independent pixels: {baseline:.3f})")
+    return 0

@@ -1,0 +1,40 @@
+"""`dgm-fast train dbn` end to end on the digits (in subprocesses, as a user runs it)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+
+def train_dbn(out, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "dgm_fast", "train", "dbn", "--quiet", "--out", str(out),
+                           "--layers", "16,8", *map(str, args)], capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_writes_the_model_samples_curves_and_bound_then_resumes(tmp_path):
+    first = train_dbn(tmp_path, "--epochs", 2)
+    for name in ("layer0.pt", "layer1.pt", "dbn.pt", "samples.png", "curve.png", "bound.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    bound = json.loads((tmp_path / "bound.json").read_text())
+    assert bound["bound_ais"] < 0 and abs(bound["bound_ais"] - bound["bound_reverse_ais"]) < 1.0
+    assert [len(h) for h in bound["histories"]] == [2, 2]
+    assert "log-likelihood >=" in first.stdout
+    from dgm_fast import DBN
+
+    assert DBN.load(tmp_path / "dbn.pt").layer_sizes == [64, 16, 8]
+    train_dbn(tmp_path, "--epochs", 2)  # every layer read back from its checkpoint: nothing trained again
+    assert json.loads((tmp_path / "bound.json").read_text())["histories"] == bound["histories"]
+
+
+def test_changed_options_and_bad_layers_get_clear_errors(tmp_path):
+    train_dbn(tmp_path, "--epochs", 1)
+    proc = train_dbn(tmp_path, "--epochs", 1, "--lr", 0.01, check=False)
+    assert proc.returncode == 2 and "--lr 0.05, not --lr 0.01" in proc.stderr
+    proc = train_dbn(tmp_path / "other", "--layers", "16", check=False)
+    assert proc.returncode == 2 and "at least two positive hidden sizes" in proc.stderr
