@@ -29,6 +29,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 __all__ = ["Stateful", "fit", "make_loader", "make_schedule"]
 
 CHECKPOINT_FORMAT = 1
+_CHUNK_BATCHES = 256  # run_batches gets at most this many batches' rows at a time
 
 
 class Stateful(Protocol):
@@ -257,7 +258,7 @@ def fit(
         order = torch.tensor([i for indices in loader.batch_sampler for i in indices], dtype=torch.long)
         n_batches = len(loader)
         while pos.batch < n_batches and not (steps is not None and pos.updates >= steps):
-            stop = n_batches
+            stop = min(n_batches, pos.batch + _CHUNK_BATCHES)  # bounds the rows gathered per call
             if steps is not None:
                 stop = min(stop, pos.batch + steps - pos.updates)
             if checkpoint_every is not None:

@@ -221,3 +221,14 @@ def test_save_load_and_a_checkpoint_of_another_architecture(digits, tmp_path):
     with pytest.raises(ValueError, match=r"layer1.pt holds a 10x5 RBM, but layer 1 of this DBN .* is 10x7"):
         pretrain_dbn(DBN([64, 10, 7]), digits, epochs=1, progress=False, checkpoint_dir=tmp_path / "run")
     assert (tmp_path / "run" / "layer1.pt").read_bytes() == before  # nothing on disk is lost
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+def test_upper_layers_train_in_native_epochs_with_the_bits_of_one_call_per_update(digits, method):
+    kwargs = dict(epochs=[1, 2], batch_size=20, lr=0.05, momentum=0.5, method=method, progress=False)
+    native = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(native, digits, generator=torch.Generator().manual_seed(1), **kwargs)
+    looped = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(looped, digits, generator=torch.Generator().manual_seed(1), native_epochs=False, **kwargs)
+    for a, b in zip(native.parameters(), looped.parameters()):
+        assert torch.equal(a, b)

@@ -11,29 +11,18 @@ dataset is ever held.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from ...train.checkpoint import load_checkpoint
 from ..rbm import fit_rbm
 from .model import DBN
 
 __all__ = ["pretrain_dbn"]
-
-
-class _UpwardPass:
-    """collate_fn: stacks the fetched rows and maps them up to the input of RBM ``layer``."""
-
-    def __init__(self, dbn: DBN, layer: int, device, dtype):
-        self.dbn, self.layer, self.device, self.dtype = dbn, layer, device, dtype
-
-    def __call__(self, rows):
-        x = torch.stack([row[0] for row in rows]).to(device=self.device, dtype=self.dtype)
-        return (self.dbn.up(x, self.layer),)
 
 
 def pretrain_dbn(
@@ -64,11 +53,11 @@ def pretrain_dbn(
     if len(counts) != n_layers or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in counts):
         raise ValueError(f"pretrain_dbn: epochs must be a non-negative integer or one per layer ({n_layers}), "
                          f"got {epochs!r}")
-    device, dtype = dbn.rbms[0].weight.device, dbn.rbms[0].weight.dtype
+    device = dbn.rbms[0].weight.device
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
     # Every layer's seeds drawn up front, so that a resumed run gives each layer the same ones.
-    seeds = torch.randint(2**62, (n_layers, 2), generator=generator, device=generator.device).tolist()
+    seeds = torch.randint(2**62, (n_layers, 1), generator=generator, device=generator.device).tolist()
     if checkpoint_dir is not None:  # before any training: a layer file of another model is not overwritten
         for i, rbm in enumerate(dbn.rbms):
             path = Path(checkpoint_dir) / f"layer{i}.pt"
@@ -82,13 +71,8 @@ def pretrain_dbn(
     histories = []
     for i, rbm in enumerate(dbn.rbms):
         layer_generator = torch.Generator(device=device).manual_seed(seeds[i][0])
-        if i == 0:
-            layer_data = data  # a tensor: fit_rbm may run each epoch in one native call
-        else:
-            layer_data = DataLoader(TensorDataset(data), batch_size=batch_size, shuffle=True,
-                                    generator=torch.Generator().manual_seed(seeds[i][1]),
-                                    collate_fn=_UpwardPass(dbn, i, device, dtype))
+        upward = None if i == 0 else functools.partial(dbn.up, layers=i)
         checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"layer{i}.pt"
-        histories.append(fit_rbm(rbm, layer_data, epochs=counts[i], batch_size=batch_size,
+        histories.append(fit_rbm(rbm, data, inputs=upward, epochs=counts[i], batch_size=batch_size,
                                  generator=layer_generator, checkpoint=checkpoint, progress=progress, **fit_options))
     return histories

@@ -430,6 +430,7 @@ def fit_rbm(
     eval_every: int = 1,
     progress_keys: Iterable[str] | None = None,
     native_epochs: bool = True,
+    inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[dict]:
     """Trains ``rbm`` on ``data`` (a ``[n, n_visible]`` tensor, a ``Dataset`` or a ``DataLoader``)
     with :func:`cd_step` in the common loop, :func:`dgm_fast.train.fit`.
@@ -448,6 +449,9 @@ def fit_rbm(
     updates), and a run started again with the same path resumes where the last checkpoint left
     it and ends exactly where an uninterrupted run would. ``RBM.load(checkpoint)`` reads the model
     alone back.
+
+    ``inputs``: a function applied to each batch of rows before the RBM sees it (a DBN's upward
+    pass through the layers below: the RBM's inputs are computed batch by batch, never stored).
 
     ``native_epochs``: when ``data`` is a tensor and the update is CD-k or PCD-k of a
     Bernoulli RBM with the plain ``torch.optim.SGD`` the fused update recognises (no sparsity
@@ -484,6 +488,8 @@ def fit_rbm(
 
     def step(batch) -> None:
         v = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=device, dtype=dtype)
+        if inputs is not None:
+            v = inputs(v)
         cd_step(rbm, v, optimizer, method, weight_decay=weight_decay, sparsity=sparsity, generator=generator)
         if not eval_rows:
             eval_rows.append(v)
@@ -492,10 +498,15 @@ def fit_rbm(
         """The updates of many minibatches in one native call; cd_step per batch where the
         fused epoch does not apply (another optimizer, a hook added meanwhile)."""
         rows = rows.to(device=device, dtype=dtype)
+        if inputs is not None:  # batch by batch, as step would: the same products, the same bits
+            rows = torch.cat([inputs(rows[start:start + batch]) for start in range(0, rows.shape[0], batch)])
         fused = _fusable_sgd(optimizer, rbm)
         if fused is None:
             for start in range(0, rows.shape[0], batch):
-                step((rows[start:start + batch],))
+                cd_step(rbm, rows[start:start + batch], optimizer, method, weight_decay=weight_decay,
+                        sparsity=sparsity, generator=generator)
+            if not eval_rows:
+                eval_rows.append(rows[:batch])
             return
         rbm._check_visible(rows, "v_data")  # the message the per-update path gives
         lr_now, momentum_now, buffers = fused

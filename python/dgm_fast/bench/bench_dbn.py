@@ -1,0 +1,77 @@
+"""Greedy DBN pretraining: one epoch of one layer's training, over `ROWS` rows of binary data.
+
+  dgm_fast        fit_rbm on that layer's inputs as pretrain_dbn gives them (the data itself for
+                  the bottom layer; for the ones above, the layer below's probabilities, computed
+                  batch by batch from the rows), CD-1, SGD with momentum 0.5
+  eager           the plain-PyTorch greedy stack: per batch, the upward pass of probabilities
+                  through the frozen layers below, then the obvious CD-1 step and torch's SGD step
+  torch.compile   that whole per-batch function compiled by inductor
+Images per second for a layer: ROWS over the case's time.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+from dgm_fast import DBN
+from dgm_fast.bench._common import COMPILE, DGM_FAST, EAGER
+from dgm_fast.bench.bench_rbm import binary_batch, eager_cd_grads
+from dgm_fast.models.rbm import fit_rbm
+
+ROWS = 1000
+LR, MOMENTUM, WEIGHT_DECAY = 0.01, 0.5, 1e-4
+QUICK = [((64, 100, 100), 20)]
+FULL = [((64, 100, 100), 20), ((784, 500, 500), 100)]
+
+
+def _size_id(case) -> str:
+    sizes, batch = case
+    return "-".join(map(str, sizes)) + f"-b{batch}"
+
+
+@pytest.mark.parametrize("impl", [DGM_FAST, EAGER, COMPILE])
+@pytest.mark.parametrize("layer", [0, 1])
+@pytest.mark.parametrize("case", FULL, ids=_size_id)
+def test_pretrain_layer(case, layer, impl, setting, measure):
+    if case not in (QUICK if setting.quick else FULL):
+        pytest.skip("size not selected for this run (--quick)")
+    sizes, batch = case
+    device = setting.device
+    data = binary_batch(ROWS, sizes[0], device, torch.Generator().manual_seed(1))
+    dbn = DBN(list(sizes), generator=torch.Generator().manual_seed(0), device=device)
+    rbm = dbn.rbms[layer]
+    group = f"dbn pretrain_layer{layer + 1}({ROWS} rows) {'-'.join(map(str, sizes))} batch {batch}"
+    if impl == DGM_FAST:
+        upward = None if layer == 0 else functools.partial(dbn.up, layers=layer)
+
+        def dgm_fast_epoch(_):
+            fit_rbm(rbm, data, inputs=upward, epochs=1, batch_size=batch, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
+                    progress=False, generator=torch.Generator(device=device).manual_seed(3))
+
+        measure(group, impl, dgm_fast_epoch, data)
+        return
+    below = [(r.weight.detach(), r.hidden_bias.detach()) for r in dbn.rbms[:layer]]
+    params = [torch.nn.Parameter(p.detach().clone()) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
+    optimizer = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+
+    def eager_batch(x):
+        with torch.no_grad():
+            for w, c in below:  # the upward pass of probabilities
+                x = torch.sigmoid(torch.addmm(c, x, w))
+            grads = eager_cd_grads(x, *params, WEIGHT_DECAY)
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+
+    step = torch.compile(eager_batch) if impl == COMPILE else eager_batch
+    order = torch.randperm(ROWS, generator=torch.Generator().manual_seed(2)).to(device)
+    batches = [data[order[i:i + batch]] for i in range(0, ROWS, batch)]
+
+    def eager_epoch(_):
+        for x in batches:
+            step(x)
+
+    measure(group, impl, eager_epoch, data, warmup=3 if impl == COMPILE else 1)
