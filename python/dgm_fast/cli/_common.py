@@ -25,3 +25,17 @@ def changed_options(config_path: Path, config: Mapping, names: Sequence[str]) ->
         return None
     flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
     return (" ".join(f"{flag(n)} {saved.get(n)}" for n in changed), " ".join(f"{flag(n)} {config[n]}" for n in changed))
+
+
+def plots_unavailable(no_plots: bool) -> str | None:
+    """Why the PNGs a command writes cannot be drawn (matplotlib is missing), or None. Checked
+    before any training, so that a run does not end without its plots."""
+    if no_plots:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from ..viz import MISSING_MATPLOTLIB
+
+        return MISSING_MATPLOTLIB + "; or pass --no-plots"
+    return None

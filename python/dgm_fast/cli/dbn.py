@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import changed_options, fail
+from ._common import changed_options, fail, plots_unavailable
 
 AIS_RUNS, AIS_BETAS = 100, 5000
 SAMPLE_STEPS = 1000
@@ -75,13 +75,9 @@ def run(args: argparse.Namespace) -> int:
                     f"got {args.layers!r}")
     if args.epochs < 0 or args.batch_size < 1 or args.k < 1:
         return fail("--epochs must be >= 0, --batch-size and --k >= 1")
-    if not args.no_plots:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from ..viz import MISSING_MATPLOTLIB
-
-            return fail(MISSING_MATPLOTLIB + "; or pass --no-plots")
+    problem = plots_unavailable(args.no_plots)
+    if problem:
+        return fail(problem)
     out = Path(args.out)
     config = {name: getattr(args, name) for name in _RUN_OPTIONS}
     if args.restart:

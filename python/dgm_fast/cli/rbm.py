@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import changed_options, fail
+from ._common import changed_options, fail, plots_unavailable
 
 
 _EXACT_MAX_HIDDEN = 20  # exact log-likelihood by enumerating 2^n_hidden states up to here; AIS above
@@ -91,13 +91,9 @@ def run(args: argparse.Namespace) -> int:
         return fail("--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels")
     if args.epochs < 0 or args.batch_size < 1 or args.k < 1 or args.hidden < 1 or args.lr_decay < 0 or args.eval_every < 1:
         return fail("--epochs and --lr-decay must be >= 0 and --batch-size, --k, --hidden, --eval-every >= 1")
-    if not args.no_plots:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from ..viz import MISSING_MATPLOTLIB
-
-            return fail(MISSING_MATPLOTLIB + "; or pass --no-plots")
+    problem = plots_unavailable(args.no_plots)
+    if problem:
+        return fail(problem)
     out = Path(args.out)
     ckpt, config_path = out / "checkpoint.pt", out / "config.json"
     done = 0  # epochs already in the checkpoint

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import changed_options, fail
+from ._common import changed_options, fail, plots_unavailable
 
 #: Test log-probabilities (nats) reported by Salakhutdinov & Murray (2008) for 500 hidden units.
 PUBLISHED = {"CD-1": "≈ −125", "CD-3": "≈ −105", "CD-25": "−86.34"}
@@ -202,14 +202,7 @@ def _check(args: argparse.Namespace) -> str | None:
 
         if not (torch.cuda.is_available() and build_info()["cuda"]):
             return "--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels"
-    if not args.no_plots:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from ..viz import MISSING_MATPLOTLIB
-
-            return MISSING_MATPLOTLIB + "; or pass --no-plots"
-    return None
+    return plots_unavailable(args.no_plots)
 
 
 def run(args: argparse.Namespace) -> int:
