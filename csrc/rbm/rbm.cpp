@@ -112,24 +112,6 @@ void check_rbm_args(const Tensor& v, const Tensor& weight, const Tensor& visible
   }
 }
 
-// Whether a and b may read or write the same bytes: the same storage and intersecting extents.
-// (ATen's get_overlap_status gives up, "too hard", on any expanded or strided tensor.)
-bool may_share_memory(const Tensor& a, const Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0 || !a.has_storage() || !b.has_storage()) return false;
-  if (!a.storage().is_alias_of(b.storage())) return false;
-  const auto extent = [](const Tensor& t) {  // [first, last] byte, from the offset and strides
-    int64_t lo = t.storage_offset(), hi = t.storage_offset();
-    for (int64_t d = 0; d < t.dim(); ++d) {
-      const int64_t reach = (t.size(d) - 1) * t.stride(d);
-      (reach < 0 ? lo : hi) += reach;
-    }
-    return std::pair<int64_t, int64_t>{lo * t.element_size(), (hi + 1) * t.element_size() - 1};
-  };
-  const auto [a0, a1] = extent(a);
-  const auto [b0, b1] = extent(b);
-  return a0 <= b1 && b0 <= a1;
-}
-
 void check_matmul_dtype(std::optional<at::ScalarType> matmul_dtype, const char* op) {
   if (matmul_dtype.has_value()) {
     TORCH_CHECK_VALUE(*matmul_dtype == at::kBFloat16 || *matmul_dtype == at::kHalf, op,
@@ -342,6 +324,24 @@ std::tuple<Tensor, Tensor> rbm_ais(const Tensor& v0,                 // [R, V] r
 }
 
 }  // namespace
+
+// Whether a and b may read or write the same bytes: the same storage and intersecting extents.
+// (ATen's get_overlap_status gives up, "too hard", on any expanded or strided tensor.)
+bool may_share_memory(const Tensor& a, const Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0 || !a.has_storage() || !b.has_storage()) return false;
+  if (!a.storage().is_alias_of(b.storage())) return false;
+  const auto extent = [](const Tensor& t) {  // [first, last] byte, from the offset and strides
+    int64_t lo = t.storage_offset(), hi = t.storage_offset();
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t reach = (t.size(d) - 1) * t.stride(d);
+      (reach < 0 ? lo : hi) += reach;
+    }
+    return std::pair<int64_t, int64_t>{lo * t.element_size(), (hi + 1) * t.element_size() - 1};
+  };
+  const auto [a0, a1] = extent(a);
+  const auto [b0, b1] = extent(b);
+  return a0 <= b1 && b0 <= a1;
+}
 
 // Checks the statistics of the two phases against a [V, H] weight.
 void check_phase_statistics(const Tensor& v_data, const Tensor& h_data, const Tensor& v_model,

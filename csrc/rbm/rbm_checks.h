@@ -29,6 +29,9 @@ void check_sgd_update_args(const at::Tensor& weight, const at::Tensor& visible_b
 void check_visible_log_std(const std::optional<at::Tensor>& visible_log_std, int64_t n_visible,
                            const at::Tensor& like, const char* like_name, const char* op);
 
+// Whether a and b may read or write the same bytes: the same storage and intersecting extents.
+bool may_share_memory(const at::Tensor& a, const at::Tensor& b);
+
 // A hyper-parameter that must be a finite number >= 0.
 void check_finite_non_negative(double value, const char* name, const char* op);
 
@@ -62,12 +65,13 @@ EpochChains check_train_epoch(const at::Tensor& weight, const at::Tensor& visibl
                               int64_t batch_size, int64_t k, c10::string_view chains_hold, double lr,
                               double momentum, double weight_decay);
 
-// One update of rbm_train_epoch_ on the batch v, through the per-update ops (any device).
-void rbm_train_batch(EpochChains kind, const at::Tensor& v, const at::Tensor& weight,
-                     const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
-                     const at::Tensor& weight_momentum, const at::Tensor& visible_momentum,
-                     const at::Tensor& hidden_momentum, const std::optional<at::Tensor>& chains, int64_t k,
-                     double lr, double momentum, double weight_decay,
-                     const std::optional<at::Generator>& generator);
+// The updates of rbm_train_epoch_ for batches [first, last) of data, through the per-update ops
+// (any device): the composite's loop, and the fallback of the device kernels.
+void rbm_train_batches(EpochChains kind, const at::Tensor& data, int64_t batch_size, int64_t first, int64_t last,
+                       const at::Tensor& weight, const at::Tensor& visible_bias, const at::Tensor& hidden_bias,
+                       const at::Tensor& weight_momentum, const at::Tensor& visible_momentum,
+                       const at::Tensor& hidden_momentum, const std::optional<at::Tensor>& chains, int64_t k,
+                       double lr, double momentum, double weight_decay,
+                       const std::optional<at::Generator>& generator);
 
 }  // namespace dgm_fast

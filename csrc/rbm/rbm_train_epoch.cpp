@@ -104,10 +104,6 @@ EpochChains check_shapes(const Tensor& weight, const std::optional<Tensor>& chai
   TORCH_CHECK_VALUE(!hidden || k == 1, op,
                     ": chains holding hidden states advance one half-step per update (scikit-learn's "
                     "PCD); k must be 1, got ", k);
-  if (!data.is_meta()) {
-    TORCH_CHECK_VALUE(!chains->is_alias_of(data) && !chains->is_alias_of(weight), op,
-                      ": chains share memory with data or weight; pass a tensor of their own");
-  }
   return hidden ? Chains::kHidden : Chains::kVisible;
 }
 
@@ -124,6 +120,16 @@ EpochChains check_train_epoch(const Tensor& weight, const Tensor& visible_bias, 
   const Tensor first = data.narrow(0, 0, std::min(batch_size, data.size(0)));
   const int64_t bm = kind == Chains::kNone ? first.size(0) : chains->size(0);
   const auto opts = first.options();
+  if (chains.has_value() && !data.is_meta()) {  // the chains are written while the others are read
+    const std::pair<const Tensor*, const char*> others[] = {
+        {&data, "data"}, {&weight, "weight"}, {&visible_bias, "visible_bias"}, {&hidden_bias, "hidden_bias"},
+        {&weight_momentum, "weight_momentum"}, {&visible_momentum, "visible_momentum"},
+        {&hidden_momentum, "hidden_momentum"}};
+    for (const auto& [t, name] : others) {
+      TORCH_CHECK_VALUE(!may_share_memory(*chains, *t), "rbm_train_epoch_: chains share memory with ", name,
+                        "; pass a tensor of their own");
+    }
+  }
   check_sgd_update_args(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
                         first, at::empty({first.size(0), weight.size(1)}, opts), at::empty({bm, weight.size(0)}, opts),
                         at::empty({bm, weight.size(1)}, opts), lr, momentum, weight_decay, std::nullopt);
@@ -144,18 +150,18 @@ void rbm_train_epoch_generic(const Tensor& weight, const Tensor& visible_bias, c
   const Chains kind = check_train_epoch(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum,
                                         hidden_momentum, chains, data, batch_size, k, chains_hold, lr, momentum,
                                         weight_decay);
-  const int64_t n = data.size(0);
-  for (int64_t start = 0; start < n; start += batch_size) {
-    rbm_train_batch(kind, data.narrow(0, start, std::min(batch_size, n - start)), weight, visible_bias,
-                    hidden_bias, weight_momentum, visible_momentum, hidden_momentum, chains, k, lr, momentum,
-                    weight_decay, generator);
-  }
+  const int64_t n_batches = (data.size(0) + batch_size - 1) / batch_size;
+  rbm_train_batches(kind, data, batch_size, 0, n_batches, weight, visible_bias, hidden_bias, weight_momentum,
+                    visible_momentum, hidden_momentum, chains, k, lr, momentum, weight_decay, generator);
 }
 
-void rbm_train_batch(EpochChains kind, const Tensor& v, const Tensor& weight, const Tensor& visible_bias,
-                     const Tensor& hidden_bias, const Tensor& weight_momentum, const Tensor& visible_momentum,
-                     const Tensor& hidden_momentum, const std::optional<Tensor>& chains, int64_t k, double lr,
-                     double momentum, double weight_decay, const std::optional<at::Generator>& generator) {
+namespace {
+
+// One update on the batch v, through the per-update ops.
+void train_batch(EpochChains kind, const Tensor& v, const Tensor& weight, const Tensor& visible_bias,
+                 const Tensor& hidden_bias, const Tensor& weight_momentum, const Tensor& visible_momentum,
+                 const Tensor& hidden_momentum, const std::optional<Tensor>& chains, int64_t k, double lr,
+                 double momentum, double weight_decay, const std::optional<at::Generator>& generator) {
   const Ops& ops = Ops::get();
   Tensor h_data, v_model, h_model;
   switch (kind) {
@@ -184,6 +190,22 @@ void rbm_train_batch(EpochChains kind, const Tensor& v, const Tensor& weight, co
   }
   ops.sgd_update.call(weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum, v,
                       h_data, v_model, h_model, lr, momentum, weight_decay, std::nullopt);
+}
+
+}  // namespace
+
+void rbm_train_batches(EpochChains kind, const Tensor& data, int64_t batch_size, int64_t first, int64_t last,
+                       const Tensor& weight, const Tensor& visible_bias, const Tensor& hidden_bias,
+                       const Tensor& weight_momentum, const Tensor& visible_momentum, const Tensor& hidden_momentum,
+                       const std::optional<Tensor>& chains, int64_t k, double lr, double momentum,
+                       double weight_decay, const std::optional<at::Generator>& generator) {
+  const int64_t n = data.size(0);
+  for (int64_t i = first; i < last; ++i) {
+    const int64_t start = i * batch_size;
+    train_batch(kind, data.narrow(0, start, std::min(batch_size, n - start)), weight, visible_bias, hidden_bias,
+                weight_momentum, visible_momentum, hidden_momentum, chains, k, lr, momentum, weight_decay,
+                generator);
+  }
 }
 
 namespace {

@@ -85,12 +85,9 @@ struct Products {
 
 template <typename T>
 void sample(const std::optional<at::Generator>& generator, const T* logits, const T* bias, int64_t width,
-            T* out, T* probs, int64_t n, bool has_bias) {
+            T* out, T* probs, int64_t n) {
   const PhiloxSeedOffset so = next_cpu_philox(generator);
-  const int64_t nans = bernoulli_logits_into(so, logits, bias, width, out, probs, n);
-  TORCH_CHECK_VALUE(nans == 0, "bernoulli_logits: ", nans, " of ", n, " logits",
-                    (has_bias ? " (after adding bias)" : ""),
-                    " are NaN; a Bernoulli probability cannot be NaN");
+  check_no_nan_logits(bernoulli_logits_into(so, logits, bias, width, out, probs, n), n, bias != nullptr);
 }
 
 template <typename T>
@@ -134,9 +131,9 @@ void train_epoch(const Tensor& weight, const Tensor& visible_bias, const Tensor&
     if (kind == EpochChains::kHidden) {
       // v_model ~ p(v | h_chains); (h_next, h_model) = bernoulli_logits(hidden_bias + v_model W).
       mm.visible(chain, bm, pre_v.mutable_data_ptr<T>());
-      sample(generator, pre_v.const_data_ptr<T>(), b, nv, vm, static_cast<T*>(nullptr), bm * nv, true);
+      sample(generator, pre_v.const_data_ptr<T>(), b, nv, vm, static_cast<T*>(nullptr), bm * nv);
       mm.hidden(vm, bm, pre_h.mutable_data_ptr<T>(), c);
-      sample(generator, pre_h.const_data_ptr<T>(), static_cast<const T*>(nullptr), 1, chain, hm, bm * nh, false);
+      sample(generator, pre_h.const_data_ptr<T>(), static_cast<const T*>(nullptr), 1, chain, hm, bm * nh);
     } else {
       // rbm_gibbs_chain(start, k): h ~ p(h | start) (with its means), then k sweeps, then the
       // hidden means of the last visible states.
@@ -144,15 +141,13 @@ void train_epoch(const Tensor& weight, const Tensor& visible_bias, const Tensor&
       T* hs = h_sample.mutable_data_ptr<T>();
       mm.hidden(from, bm, pre_h.mutable_data_ptr<T>(), nullptr);
       sample(generator, pre_h.const_data_ptr<T>(), static_cast<const T*>(c), nh, hs,
-             h_probs.mutable_data_ptr<T>(), bm * nh, true);
+             h_probs.mutable_data_ptr<T>(), bm * nh);
       for (int64_t t = 0; t < k; ++t) {
         mm.visible(hs, bm, pre_v.mutable_data_ptr<T>());
-        sample(generator, pre_v.const_data_ptr<T>(), static_cast<const T*>(b), nv, vm, static_cast<T*>(nullptr),
-               bm * nv, true);
+        sample(generator, pre_v.const_data_ptr<T>(), static_cast<const T*>(b), nv, vm, static_cast<T*>(nullptr), bm * nv);
         if (t + 1 < k) {
           mm.hidden(vm, bm, pre_h.mutable_data_ptr<T>(), nullptr);
-          sample(generator, pre_h.const_data_ptr<T>(), static_cast<const T*>(c), nh, hs, static_cast<T*>(nullptr),
-                 bm * nh, true);
+          sample(generator, pre_h.const_data_ptr<T>(), static_cast<const T*>(c), nh, hs, static_cast<T*>(nullptr), bm * nh);
         }
       }
       mm.hidden(vm, bm, pre_h.mutable_data_ptr<T>(), c);
@@ -197,11 +192,9 @@ void rbm_train_epoch_cpu(const Tensor& weight, const Tensor& visible_bias, const
       !all_contiguous({&weight, &visible_bias, &hidden_bias, &weight_momentum, &visible_momentum,
                        &hidden_momentum, &data}) ||
       (chains.has_value() && !chains->is_contiguous())) {
-    for (int64_t start = 0; start < n; start += batch_size) {  // the composite's loop
-      rbm_train_batch(kind, data.narrow(0, start, std::min(batch_size, n - start)), weight, visible_bias,
+    rbm_train_batches(kind, data, batch_size, 0, (n + batch_size - 1) / batch_size, weight, visible_bias,
                       hidden_bias, weight_momentum, visible_momentum, hidden_momentum, chains, k, lr, momentum,
                       weight_decay, generator);
-    }
     return;
   }
   AT_DISPATCH_FLOATING_TYPES(type, "rbm_train_epoch_cpu", [&] {

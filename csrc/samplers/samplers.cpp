@@ -186,9 +186,7 @@ std::tuple<at::Tensor, at::Tensor> bernoulli_logits_cpu(const at::Tensor& logits
                                       sample.mutable_data_ptr<scalar_t>(),
                                       return_probs ? probs.mutable_data_ptr<scalar_t>() : nullptr, n);
   });
-  TORCH_CHECK_VALUE(nan_count == 0, "bernoulli_logits: ", nan_count, " of ", n,
-                    " logits", (has_bias ? " (after adding bias)" : ""),
-                    " are NaN; a Bernoulli probability cannot be NaN");
+  check_no_nan_logits(nan_count, n, has_bias);
   return {sample, probs};
 }
 

@@ -48,15 +48,12 @@ void rbm_train_epoch_cuda(const at::Tensor& weight, const at::Tensor& visible_bi
                                              weight_decay);
   const c10::cuda::CUDAGuard device_guard(data.device());
   const int64_t n = data.size(0), full = n / batch_size, n_batches = (n + batch_size - 1) / batch_size;
-  const auto batch = [&](int64_t i) {
-    return data.narrow(0, i * batch_size, std::min(batch_size, n - i * batch_size));
-  };
-  const auto update = [&](const at::Tensor& v) {
-    rbm_train_batch(kind, v, weight, visible_bias, hidden_bias, weight_momentum, visible_momentum, hidden_momentum,
-                    chains, k, lr, momentum, weight_decay, generator);
+  const auto batches = [&](const at::Tensor& rows, int64_t first, int64_t last) {  // eagerly, op by op
+    rbm_train_batches(kind, rows, batch_size, first, last, weight, visible_bias, hidden_bias, weight_momentum,
+                      visible_momentum, hidden_momentum, chains, k, lr, momentum, weight_decay, generator);
   };
   if (!graphs_enabled() || full <= kEagerUpdates + 1) {
-    for (int64_t i = 0; i < n_batches; ++i) update(batch(i));
+    batches(data, 0, n_batches);
     return;
   }
   const c10::cuda::CUDAStream caller = c10::cuda::getCurrentCUDAStream();
@@ -66,19 +63,19 @@ void rbm_train_epoch_cuda(const at::Tensor& weight, const at::Tensor& visible_bi
   inputs_ready.block(side);
   {
     const c10::cuda::CUDAStreamGuard on_side(side);
-    for (int64_t i = 0; i < kEagerUpdates; ++i) update(batch(i));
-    const at::Tensor v_static = batch(kEagerUpdates).clone(at::MemoryFormat::Contiguous);
+    batches(data, 0, kEagerUpdates);
+    const at::Tensor v_static = data.narrow(0, kEagerUpdates * batch_size, batch_size).clone();
     at::cuda::CUDAGraph graph;
     if (generator.has_value()) graph.register_generator_state(*generator);  // the default one is registered by capture
     graph.capture_begin();
-    update(v_static);
+    batches(v_static, 0, 1);
     graph.capture_end();
     graph.replay();  // the update of batch kEagerUpdates, captured above but not run
     for (int64_t i = kEagerUpdates + 1; i < full; ++i) {
-      v_static.copy_(batch(i));
+      v_static.copy_(data.narrow(0, i * batch_size, batch_size));
       graph.replay();
     }
-    for (int64_t i = full; i < n_batches; ++i) update(batch(i));
+    batches(data, full, n_batches);
     side.synchronize();  // before the graph and its memory pool go
   }
   c10::cuda::CUDAEvent done;

@@ -17,6 +17,7 @@ import torch
 
 import dgm_fast
 from dgm_fast._machine import cpu_model
+from dgm_fast.bench.report import format_time
 
 
 def pytest_addoption(parser):
@@ -109,14 +110,8 @@ def pytest_terminal_summary(terminalreporter):
         ref = impls.get("dgm_fast")
         cells = []
         for impl, median in impls.items():
-            cell = f"{impl} {_fmt_time(median)}"
+            cell = f"{impl} {format_time(median)}"
             if ref and impl != "dgm_fast":
                 cell += f" ({median / ref:.2f}x)"
             cells.append(cell)
         tr.write_line(f"{group:<{width}}  " + " | ".join(cells))
-
-
-def _fmt_time(seconds: float) -> str:
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:,.2f} ms"
-    return f"{seconds * 1e6:,.1f} µs"

@@ -34,7 +34,7 @@ def find_run(name: str, storage: str | os.PathLike = ".benchmarks") -> Path:
     return runs[-1]
 
 
-def _time(seconds: float) -> str:
+def format_time(seconds: float) -> str:
     if seconds >= 1.0:
         return f"{seconds:,.2f} s"
     if seconds >= 1e-3:
@@ -78,7 +78,7 @@ def markdown(run: dict) -> str:
         lines.append(f"| {family} | " + " | ".join(impls) + " | " + " | ".join(f"{a} / {b}" for a, b in ratios) + " |")
         lines.append("|" + "---|" * (1 + len(impls) + len(ratios)))
         for case, times in cases.items():
-            cells = [_time(times[i]) if i in times else "–" for i in impls]
+            cells = [format_time(times[i]) if i in times else "–" for i in impls]
             cells += [f"{times[a] / times[b]:.2f}×" if a in times and b in times else "–" for a, b in ratios]
             lines.append(f"| {case} | " + " | ".join(cells) + " |")
         lines.append("")

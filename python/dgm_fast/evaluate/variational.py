@@ -32,7 +32,7 @@ _MAX_ENUMERATED = 1 << 20  # hidden configurations per row, for samples=None
 
 def _log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """sum_i log Bernoulli(x_i; sigmoid(logits_i)) per row."""
-    return (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum(-1)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
 def _integrand(dbn, v: torch.Tensor, hs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

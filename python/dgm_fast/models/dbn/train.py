@@ -57,7 +57,7 @@ def pretrain_dbn(
     if generator is None:
         generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
     # Every layer's seeds drawn up front, so that a resumed run gives each layer the same ones.
-    seeds = torch.randint(2**62, (n_layers, 1), generator=generator, device=generator.device).tolist()
+    seeds = torch.randint(2**62, (n_layers,), generator=generator, device=generator.device).tolist()
     if checkpoint_dir is not None:  # before any training: a layer file of another model is not overwritten
         for i, rbm in enumerate(dbn.rbms):
             path = Path(checkpoint_dir) / f"layer{i}.pt"
@@ -70,7 +70,7 @@ def pretrain_dbn(
                                      "use another checkpoint_dir or delete that one")
     histories = []
     for i, rbm in enumerate(dbn.rbms):
-        layer_generator = torch.Generator(device=device).manual_seed(seeds[i][0])
+        layer_generator = torch.Generator(device=device).manual_seed(seeds[i])
         upward = None if i == 0 else functools.partial(dbn.up, layers=i)
         checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"layer{i}.pt"
         histories.append(fit_rbm(rbm, data, inputs=upward, epochs=counts[i], batch_size=batch_size,

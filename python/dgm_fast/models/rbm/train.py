@@ -500,13 +500,13 @@ def fit_rbm(
         rows = rows.to(device=device, dtype=dtype)
         if inputs is not None:  # batch by batch, as step would: the same products, the same bits
             rows = torch.cat([inputs(rows[start:start + batch]) for start in range(0, rows.shape[0], batch)])
+        if not eval_rows:
+            eval_rows.append(rows[:batch])
         fused = _fusable_sgd(optimizer, rbm)
         if fused is None:
             for start in range(0, rows.shape[0], batch):
                 cd_step(rbm, rows[start:start + batch], optimizer, method, weight_decay=weight_decay,
                         sparsity=sparsity, generator=generator)
-            if not eval_rows:
-                eval_rows.append(rows[:batch])
             return
         rbm._check_visible(rows, "v_data")  # the message the per-update path gives
         lr_now, momentum_now, buffers = fused
@@ -518,8 +518,6 @@ def fit_rbm(
             momentum=momentum_now, weight_decay=weight_decay, generator=generator,
         )
         optimizer._opt_called = True  # what an LR scheduler checks, as in cd_step
-        if not eval_rows:
-            eval_rows.append(rows[:batch])
 
     # The native epoch runs CD-k and PCD-k exactly; FPCD, PT, sparsity, bfloat16 products and
     # other units keep the per-update path.
