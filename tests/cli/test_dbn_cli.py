@@ -18,18 +18,22 @@ def train_dbn(out, *args, check=True):
 
 
 def test_writes_the_model_samples_curves_and_bound_then_resumes(tmp_path):
-    first = train_dbn(tmp_path, "--epochs", 2)
-    for name in ("layer0.pt", "layer1.pt", "dbn.pt", "samples.png", "curve.png", "bound.json"):
+    first = train_dbn(tmp_path, "--epochs", 2, "--fine-tune-epochs", 2)
+    for name in ("layer0.pt", "layer1.pt", "updown.pt", "dbn.pt", "samples.png", "curve.png", "bound.json"):
         assert (tmp_path / name).stat().st_size > 0, name
     bound = json.loads((tmp_path / "bound.json").read_text())
-    assert bound["bound_ais"] < 0 and abs(bound["bound_ais"] - bound["bound_reverse_ais"]) < 1.0
-    assert [len(h) for h in bound["histories"]] == [2, 2]
-    assert "log-likelihood >=" in first.stdout
+    for stage in ("greedy", "fine_tuned"):
+        assert bound[stage]["bound_ais"] < 0 and abs(bound[stage]["bound_ais"] - bound[stage]["bound_reverse_ais"]) < 1.0
+    assert [len(h) for h in bound["histories"]] == [2, 2] and len(bound["fine_tuning"]) == 2
+    assert "greedy: training data log-likelihood >=" in first.stdout and "fine-tuned: training" in first.stdout
     from dgm_fast import DBN
 
-    assert DBN.load(tmp_path / "dbn.pt").layer_sizes == [64, 16, 8]
-    train_dbn(tmp_path, "--epochs", 2)  # every layer read back from its checkpoint: nothing trained again
-    assert json.loads((tmp_path / "bound.json").read_text())["histories"] == bound["histories"]
+    loaded = DBN.load(tmp_path / "dbn.pt")
+    assert loaded.layer_sizes == [64, 16, 8] and loaded.untied
+    train_dbn(tmp_path, "--epochs", 2, "--fine-tune-epochs", 2)  # every stage read back: nothing trained again
+    again = json.loads((tmp_path / "bound.json").read_text())
+    assert again["histories"] == bound["histories"] and again["fine_tuning"] == bound["fine_tuning"]
+    assert again["fine_tuned"] == bound["fine_tuned"]
 
 
 def test_changed_options_and_bad_layers_get_clear_errors(tmp_path):
@@ -38,3 +42,5 @@ def test_changed_options_and_bad_layers_get_clear_errors(tmp_path):
     assert proc.returncode == 2 and "--lr 0.05, not --lr 0.01" in proc.stderr
     proc = train_dbn(tmp_path / "other", "--layers", "16", check=False)
     assert proc.returncode == 2 and "at least two positive hidden sizes" in proc.stderr
+    proc = train_dbn(tmp_path / "other", "--fine-tune-lr", 0, check=False)
+    assert proc.returncode == 2 and "--fine-tune-lr must be > 0" in proc.stderr

@@ -13,29 +13,41 @@ from ._common import changed_options, fail, plots_unavailable
 AIS_RUNS, AIS_BETAS = 100, 5000
 SAMPLE_STEPS = 1000
 # Options that define a run: resuming with different ones would mix two runs.
-_RUN_OPTIONS = ("layers", "data", "method", "k", "epochs", "batch_size", "lr", "momentum", "weight_decay", "seed")
+_RUN_OPTIONS = ("layers", "data", "method", "k", "epochs", "upward", "batch_size", "lr", "momentum", "weight_decay",
+                "fine_tune_epochs", "fine_tune_k", "fine_tune_lr", "seed")
 
 
 def add_parser(train_sub) -> None:
     p = train_sub.add_parser(
         "dbn", help="pretrain a deep belief net layer by layer",
         description="Pretrains a DBN greedily (Hinton, Osindero & Teh 2006): each RBM, bottom first, on the hidden "
-        "probabilities of the layer below, streamed batch by batch. Data: scikit-learn's digits (8x8, binarized "
-        "stochastically with --seed) or MNIST (28x28, the 50,000 training images, binarized likewise). Writes "
-        "layer<i>.pt (after every epoch of that layer; running the same command again resumes), dbn.pt, "
-        "samples.png, curve.png (each layer's reconstruction error) and bound.json: the variational lower bound "
-        f"on the training data's log-likelihood, with the top RBM's log Z by AIS ({AIS_RUNS} runs, {AIS_BETAS} "
-        "temperatures) and by reverse AIS. dgm_fast.DBN.load(OUT/dbn.pt) reads the model back.",
+        "probabilities of the layer below, streamed batch by batch; then, with --fine-tune-epochs, up-down "
+        "fine-tuning (contrastive wake-sleep with untied recognition and generative weights). Data: "
+        "scikit-learn's digits (8x8, binarized stochastically with --seed) or MNIST (28x28, the 50,000 training "
+        "images, binarized likewise). Writes layer<i>.pt (after every epoch of that layer) and updown.pt (after "
+        "every epoch of fine-tuning): running the same command again resumes. Then dbn.pt, samples.png, "
+        "curve.png (each layer's reconstruction error, and the up-down wake error) and bound.json: the "
+        "variational lower bound on the training data's log-likelihood after greedy training and after "
+        f"fine-tuning, with the top RBM's log Z by AIS ({AIS_RUNS} runs, {AIS_BETAS} temperatures) and by "
+        "reverse AIS. dgm_fast.DBN.load(OUT/dbn.pt) reads the model back.",
     )
     p.add_argument("--layers", default="100,100", help="hidden layer sizes, bottom first (default: %(default)s)")
     p.add_argument("--data", choices=["digits", "mnist"], default="digits", help="(default: %(default)s)")
     p.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd", help="(default: %(default)s)")
     p.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=50, help="epochs per layer (default: %(default)s)")
+    p.add_argument("--upward", choices=["probabilities", "samples"], default="probabilities",
+                   help="what each upper layer trains on: the probabilities of the layer below, or binary states "
+                   "drawn up through the layers below (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=20, help="(default: %(default)s)")
     p.add_argument("--lr", type=float, default=0.05, help="(default: %(default)s)")
     p.add_argument("--momentum", type=float, default=0.5, help="(default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="(default: %(default)s)")
+    p.add_argument("--fine-tune-epochs", type=int, default=20,
+                   help="epochs of up-down fine-tuning after pretraining, 0 for none (default: %(default)s)")
+    p.add_argument("--fine-tune-k", type=int, default=3,
+                   help="Gibbs sweeps in the top RBM per up-down update (default: %(default)s)")
+    p.add_argument("--fine-tune-lr", type=float, default=0.001, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.add_argument("--out", default="runs/dbn", help="output directory (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -64,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import evaluate
     from .._io import atomic_write
-    from ..models.dbn import DBN, pretrain_dbn
+    from ..models.dbn import DBN, fine_tune_dbn, pretrain_dbn
 
     try:
         hidden = [int(s) for s in args.layers.split(",")]
@@ -73,15 +85,17 @@ def run(args: argparse.Namespace) -> int:
     if len(hidden) < 2 or min(hidden) < 1:
         return fail(f"--layers must list at least two positive hidden sizes (one is an RBM: dgm-fast train rbm), "
                     f"got {args.layers!r}")
-    if args.epochs < 0 or args.batch_size < 1 or args.k < 1:
-        return fail("--epochs must be >= 0, --batch-size and --k >= 1")
+    if args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1 or args.k < 1 or args.fine_tune_k < 1:
+        return fail("--epochs and --fine-tune-epochs must be >= 0, --batch-size, --k and --fine-tune-k >= 1")
+    if args.fine_tune_lr <= 0:
+        return fail("--fine-tune-lr must be > 0")
     problem = plots_unavailable(args.no_plots)
     if problem:
         return fail(problem)
     out = Path(args.out)
     config = {name: getattr(args, name) for name in _RUN_OPTIONS}
     if args.restart:
-        for path in [*out.glob("layer*.pt"), out / "config.json", out / "dbn.pt"]:
+        for path in [*out.glob("layer*.pt"), out / "updown.pt", out / "config.json", out / "dbn.pt"]:
             path.unlink(missing_ok=True)
     changed = changed_options(out / "config.json", config, _RUN_OPTIONS)
     if changed:
@@ -99,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         histories = pretrain_dbn(
-            dbn, data, epochs=args.epochs, batch_size=args.batch_size, method=args.method, k=args.k, lr=args.lr,
+            dbn, data, epochs=args.epochs, batch_size=args.batch_size, upward=args.upward, method=args.method, k=args.k,
+            lr=args.lr,
             momentum=args.momentum, weight_decay=args.weight_decay, checkpoint_dir=out,
             generator=torch.Generator().manual_seed(args.seed + 1), progress=not args.quiet,
             progress_keys=("lr", "reconstruction_error"),
@@ -111,42 +126,69 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc))
     seconds = time.perf_counter() - start
+    bounds = {"greedy": _bound(dbn, data, args.seed)}
+    fine_tuning = []
+    if args.fine_tune_epochs:
+        print(f"up-down fine-tuning: {args.fine_tune_epochs} epochs, CD-{args.fine_tune_k} in the top RBM", flush=True)
+        start = time.perf_counter()
+        try:
+            fine_tuning = fine_tune_dbn(
+                dbn, data, epochs=args.fine_tune_epochs, batch_size=args.batch_size, k=args.fine_tune_k,
+                lr=args.fine_tune_lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                checkpoint=out / "updown.pt", generator=torch.Generator().manual_seed(args.seed + 6),
+                progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; {out / 'updown.pt'} holds the last completed epoch: run the same command to resume",
+                  file=sys.stderr)
+            return 130
+        seconds += time.perf_counter() - start
+        bounds["fine_tuned"] = _bound(dbn, data, args.seed)
     dbn.save(out / "dbn.pt")
-
-    top = dbn.rbms[-1]
-    top_inputs = dbn.up(data, len(dbn.rbms) - 1)
-    betas = torch.linspace(0, 1, AIS_BETAS, dtype=torch.float64)
-    fwd = evaluate.ais(top, AIS_RUNS, betas, data=top_inputs, generator=torch.Generator().manual_seed(args.seed + 2))
-    rev = evaluate.reverse_ais(top, AIS_RUNS, betas, data=top_inputs,
-                               generator=torch.Generator().manual_seed(args.seed + 3))
-    g = torch.Generator().manual_seed(args.seed + 4)
-    bound = {name: float(evaluate.dbn_lower_bound(dbn, data, result.log_z, samples=10, generator=g).mean())
-             for name, result in (("ais", fwd), ("reverse_ais", rev))}
     p = data.mean(0).clamp(1e-3, 1 - 1e-3)
     baseline = float((data * p.log() + (1 - data) * (-p).log1p()).sum(1).mean())
     with atomic_write(out / "bound.json", "w") as f:
-        json.dump({"bound_ais": bound["ais"], "bound_reverse_ais": bound["reverse_ais"], "log_z_ais": fwd.log_z,
-                   "log_z_reverse_ais": rev.log_z, "ess_ais": fwd.ess, "independent_pixels": baseline,
-                   "histories": histories}, f, indent=2)
+        json.dump({**bounds, "independent_pixels": baseline, "histories": histories, "fine_tuning": fine_tuning},
+                  f, indent=2)
     if not args.no_plots:
         from ..viz import save_curves, save_image_grid
 
-        samples = dbn.sample(100, SAMPLE_STEPS, generator=torch.Generator().manual_seed(args.seed + 5))
-        # Shown as the bottom layer's probabilities given the sampled first hidden layer: grey levels read better.
-        with torch.no_grad():
-            h1 = dbn.rbms[0].hidden_probs(samples)
-            shown = dbn.rbms[0].visible_probs(h1)
+        # Shown as the bottom layer's means given the sampled first hidden layer: grey levels read better.
+        shown = dbn.sample(100, SAMPLE_STEPS, visible_means=True, generator=torch.Generator().manual_seed(args.seed + 5))
         save_image_grid(out / "samples.png", shown.reshape(-1, side, side), nrow=10,
                         title=f"DBN {'-'.join(map(str, sizes))}: 100 samples ({SAMPLE_STEPS} sweeps in the top RBM)")
         merged = [{"epoch": r["epoch"], f"layer {i}": r["reconstruction_error"]}
                   for i, history in enumerate(histories) for r in history]
+        merged += [{"epoch": r["epoch"], "wake": r["wake_error"]} for r in fine_tuning]
+        panels = [{"ylabel": "reconstruction error\n(mean squared, per unit)",
+                   "series": {f"layer {i + 1}": f"layer {i}" for i in range(len(histories))}}]
+        if fine_tuning:
+            panels.append({"ylabel": "up-down wake error\n(visible layer, mean squared)",
+                           "series": {"generative model": "wake"}})
         if merged:
-            save_curves(out / "curve.png", merged, [
-                {"ylabel": "reconstruction error\n(mean squared, per unit)",
-                 "series": {f"layer {i + 1}": f"layer {i}" for i in range(len(histories))}}],
-                title=f"DBN {'-'.join(map(str, sizes))}: greedy pretraining")
+            save_curves(out / "curve.png", merged, panels,
+                        title=f"DBN {'-'.join(map(str, sizes))}: greedy pretraining"
+                        + (", then up-down fine-tuning" if fine_tuning else ""))
         print(f"wrote {out / 'samples.png'} and {out / 'curve.png'}")
     print(f"wrote {out / 'dbn.pt'} and {out / 'bound.json'}; {seconds:.1f} s of training this run")
-    print(f"training data log-likelihood >= {bound['ais']:.3f} (AIS) / {bound['reverse_ais']:.3f} (reverse AIS) "
-          f"nats per image (variational bound; independent pixels: {baseline:.3f})")
+    for name, bound in bounds.items():
+        print(f"{name.replace('_', '-')}: training data log-likelihood >= {bound['bound_ais']:.3f} (AIS) / "
+              f"{bound['bound_reverse_ais']:.3f} (reverse AIS) nats per image (variational bound; independent "
+              f"pixels: {baseline:.3f})")
     return 0
+
+
+def _bound(dbn, data: torch.Tensor, seed: int) -> dict:
+    """The variational bound on ``data``'s mean log-likelihood, with the top RBM's log Z by AIS
+    and by reverse AIS."""
+    from .. import evaluate
+
+    top = dbn.rbms[-1]
+    top_inputs = dbn.up(data, len(dbn.rbms) - 1)
+    betas = torch.linspace(0, 1, AIS_BETAS, dtype=torch.float64)
+    fwd = evaluate.ais(top, AIS_RUNS, betas, data=top_inputs, generator=torch.Generator().manual_seed(seed + 2))
+    rev = evaluate.reverse_ais(top, AIS_RUNS, betas, data=top_inputs, generator=torch.Generator().manual_seed(seed + 3))
+    bound = {name: float(evaluate.dbn_lower_bound(dbn, data, result.log_z, samples=10,
+                                                  generator=torch.Generator().manual_seed(seed + 4)).mean())
+             for name, result in (("ais", fwd), ("reverse_ais", rev))}
+    return {"bound_ais": bound["ais"], "bound_reverse_ais": bound["reverse_ais"], "log_z_ais": fwd.log_z,
+            "log_z_reverse_ais": rev.log_z, "ess_ais": fwd.ess}

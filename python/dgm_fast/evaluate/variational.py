@@ -2,7 +2,8 @@
 
 For a DBN whose RBMs are ``W_0 ... W_{L-1}`` (bottom first), with recognition distribution
 ``q(h_1, ..., h_{L-1} | v)`` the factorial upward passes of greedy training
-(``h_1 ~ sigmoid(c_0 + v W_0)``, ``h_{l+1} ~ sigmoid(c_l + h_l W_l)``):
+(``h_1 ~ sigmoid(c_0 + v R_0)``, ``h_{l+1} ~ sigmoid(c_l + h_l R_l)``, where ``R_l = W_l`` for
+a tied DBN and the recognition weights once up-down fine-tuning has untied them):
 
     log p(v) >= E_q[ log p(v | h_1) + sum_l log p(h_l | h_{l+1}) + log p*(h_{L-1})
                      - log q(h_1, ..., h_{L-1} | v) ] - log Z
@@ -12,12 +13,14 @@ unnormalised marginal on its visible layer (``-F``), and ``log Z`` its partition
 AIS (a stochastic lower bound on ``log Z`` in expectation, which makes the whole an estimate, not
 a guaranteed bound), reverse AIS or exact enumeration. The bound is tight when ``q`` is the true
 posterior: a DBN whose top RBM is the bottom one transposed (the complementary prior of greedy
-training) has exactly the bottom RBM's ``log p(v)``.
+training) has exactly the bottom RBM's ``log p(v)``. With Gaussian visible units,
+``p(v | h_1) = N(b + sigma h_1 W_0^T, sigma^2)`` and the bound is on the log-density.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from numbers import Integral
 
 import torch
@@ -28,6 +31,8 @@ from .. import ops
 __all__ = ["dbn_lower_bound"]
 
 _MAX_ENUMERATED = 1 << 20  # hidden configurations per row, for samples=None
+_CHUNK_ROWS = 1 << 14  # rows x samples evaluated at once
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -45,7 +50,14 @@ def _integrand(dbn, v: torch.Tensor, hs: list[torch.Tensor]) -> tuple[torch.Tens
     for l, (x, h) in enumerate(zip(below, hs)):  # q: upward; p: downward through the directed layers
         rbm = rbms[l]
         w, b, c = rbm.weight.double(), rbm.visible_bias.double(), rbm.hidden_bias.double()
-        log_q += _log_bernoulli(h, c + x @ w)
+        if rbm.visible == "gaussian":  # v / sigma feeds q; p(v | h_1) = N(b + sigma h W^T, sigma^2)
+            log_std = rbm.visible_log_std.double()
+            scaled = x * torch.exp(-log_std)
+            log_q += _log_bernoulli(h, c + scaled @ dbn.recognition_weight(l).double())
+            z = scaled - b * torch.exp(-log_std) - h @ w.t()
+            log_p += -(0.5 * z**2 + log_std + _HALF_LOG_2PI).sum(-1)
+            continue
+        log_q += _log_bernoulli(h, c + x @ dbn.recognition_weight(l).double())
         log_p += _log_bernoulli(x, b + h @ w.t())
     top = rbms[-1]
     log_p += -top.free_energy(hs[-1].to(top.weight.dtype)).double()
@@ -66,9 +78,6 @@ def dbn_lower_bound(dbn, x: torch.Tensor, log_z, *, samples: int | None = 100,
 
     if not isinstance(dbn, DBN):
         raise TypeError(f"dbn_lower_bound: dbn must be a dgm_fast.DBN, got {type(dbn).__name__}")
-    if dbn.visible != "bernoulli":
-        raise ValueError("dbn_lower_bound: defined here for Bernoulli visible units only; this DBN's are "
-                         f"{dbn.visible!r}")
     dbn._check_input(x)
     if x.shape[0] == 0:
         raise ValueError("dbn_lower_bound: x is empty")
@@ -90,10 +99,17 @@ def dbn_lower_bound(dbn, x: torch.Tensor, log_z, *, samples: int | None = 100,
             return (weights * (log_p - log_q).view(x.shape[0], count)).sum(1) - log_z
         if isinstance(samples, bool) or not isinstance(samples, Integral) or samples < 1:
             raise ValueError(f"dbn_lower_bound: samples must be a positive integer or None, got {samples!r}")
-        rows = x.repeat(samples, 1).to(dbn.rbms[0].weight.dtype)
-        hs, h = [], rows
-        for rbm in dbn.rbms[:-1]:  # h_{l+1} ~ q(h_{l+1} | h_l)
-            h = ops.bernoulli_logits(h @ rbm.weight, rbm.hidden_bias, generator=generator)
-            hs.append(h)
-        log_p, log_q = _integrand(dbn, rows, hs)
-        return (log_p - log_q).view(samples, x.shape[0]).mean(0) - log_z
+        # Rows in chunks of about _CHUNK_ROWS draws, so that memory stays flat for a test set.
+        step = max(1, _CHUNK_ROWS // samples)
+        return torch.cat([_monte_carlo(dbn, chunk, samples, generator) for chunk in x.split(step)]) - log_z
+
+
+def _monte_carlo(dbn, x: torch.Tensor, samples: int, generator) -> torch.Tensor:
+    """The mean of log p(x, h) + log Z - log q(h | x) over ``samples`` draws h ~ q, per row."""
+    rows = x.repeat(samples, 1).to(dbn.rbms[0].weight.dtype)
+    hs, h = [], rows
+    for l, rbm in enumerate(dbn.rbms[:-1]):  # h_{l+1} ~ q(h_{l+1} | h_l)
+        h = ops.bernoulli_logits(rbm._scaled(h) @ dbn.recognition_weight(l), rbm.hidden_bias, generator=generator)
+        hs.append(h)
+    log_p, log_q = _integrand(dbn, rows, hs)
+    return (log_p - log_q).view(samples, x.shape[0]).mean(0)

@@ -86,14 +86,6 @@ def test_transform_is_the_upward_pass_of_probabilities():
     assert dbn.layer_sizes == [5, 4, 3, 2]
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from dgm_fast.data import load_digits
-
-    images, _ = load_digits()
-    return torch.bernoulli(images, generator=torch.Generator().manual_seed(0))
-
-
 def test_pretraining_streams_each_layers_inputs_and_resumes(digits, tmp_path, monkeypatch):
     """The upper layers see the layer below's probabilities, computed batch by batch (one upward
     pass per batch fetched, never the whole set); a second run resumes from the checkpoints and
@@ -138,6 +130,22 @@ def test_pretraining_raises_the_first_layers_likelihood(digits):
 def test_bad_layer_sizes(sizes, match):
     with pytest.raises(ValueError, match=match):
         DBN(sizes)
+
+
+def test_layers_that_do_not_chain():
+    with pytest.raises(ValueError, match="do not chain: RBM 0 has 20 hidden units but RBM 1 has 30 visible units"):
+        DBN.from_rbms([RBM(64, 20), RBM(30, 10)])
+    with pytest.raises(ValueError, match="RBM 1 has gaussian visible units"):
+        DBN.from_rbms([RBM(64, 20), RBM(20, 10, "gaussian")])
+    with pytest.raises(ValueError, match="at least two dgm_fast.RBMs"):
+        DBN.from_rbms([RBM(64, 20)])
+    dbn = DBN([64, 20, 10])
+    dbn.rbms[1] = RBM(30, 10)  # replaced by hand after construction
+    with pytest.raises(ValueError, match="do not chain"):
+        dbn.transform(torch.zeros(2, 64))
+    rbms = [RBM(64, 20), RBM(20, 10)]
+    stacked = DBN.from_rbms(rbms)
+    assert stacked.layer_sizes == [64, 20, 10] and stacked.rbms[1] is rbms[1]
 
 
 def test_bad_data_and_epochs(digits):
@@ -194,6 +202,55 @@ def test_monte_carlo_bound_estimates_the_exact_bound():
     assert (estimate - exact).abs().max() < 0.03
 
 
+def _gaussian_dbn(sizes, seed=0):
+    dbn = _random_dbn(sizes, seed=seed)
+    gaussian = DBN(sizes, "gaussian", dtype=torch.float64)
+    gaussian.load_state_dict({**gaussian.state_dict(), **dbn.state_dict()})
+    with torch.no_grad():
+        gaussian.rbms[0].visible_log_std.copy_(torch.linspace(-0.5, 0.5, sizes[0], dtype=torch.float64))
+    return gaussian
+
+
+def test_gaussian_bound_is_exact_when_the_data_is_independent_of_the_layers_above():
+    """Zero bottom weights: p(v | h1) = N(b, sigma^2) whatever h1, and a top RBM with zero
+    weights and visible biases c0 makes the prior on h1 the factorial q(h1 | v): the bound is
+    the Gaussian log-density itself."""
+    from dgm_fast import evaluate
+
+    dbn = _gaussian_dbn([4, 3, 2])
+    bottom, top = dbn.rbms
+    with torch.no_grad():
+        bottom.weight.zero_()
+        top.weight.zero_()
+        top.visible_bias.copy_(bottom.hidden_bias)
+    v = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    bound = evaluate.dbn_lower_bound(dbn, v, evaluate.exact_log_partition(top), samples=None)
+    std = bottom.visible_log_std.exp()
+    exact = torch.distributions.Normal(bottom.visible_bias, std).log_prob(v).sum(1)
+    torch.testing.assert_close(bound, exact.detach(), rtol=0, atol=1e-10)
+
+
+def test_gaussian_bound_lies_below_the_exact_log_density():
+    """log p(v) = log sum_h1 p(h1) N(v; b + sigma h1 W^T, sigma^2), p(h1) the top RBM's marginal,
+    by enumeration; the Monte Carlo bound agrees with the enumerated one."""
+    from dgm_fast import evaluate
+
+    dbn = _gaussian_dbn([4, 3, 2])
+    bottom, top = dbn.rbms
+    v = 2 * torch.randn(5, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    h1 = _states(3)
+    log_prior = -top.free_energy(h1) - evaluate.exact_log_partition(top)
+    std = bottom.visible_log_std.exp()
+    means = bottom.visible_bias + std * (h1 @ bottom.weight.t())  # [8, 4]
+    log_lik = torch.distributions.Normal(means.unsqueeze(0), std).log_prob(v.unsqueeze(1)).sum(-1)  # [5, 8]
+    exact = torch.logsumexp(log_lik + log_prior, 1).detach()
+    log_z = evaluate.exact_log_partition(top)
+    bound = evaluate.dbn_lower_bound(dbn, v, log_z, samples=None)
+    assert (bound <= exact + 1e-12).all() and (exact - bound).max() > 0.01
+    estimate = evaluate.dbn_lower_bound(dbn, v, log_z, samples=20_000, generator=torch.Generator().manual_seed(2))
+    assert (estimate - bound).abs().max() < 0.05
+
+
 def test_bound_refuses_bad_input():
     from dgm_fast import evaluate
 
@@ -223,12 +280,46 @@ def test_save_load_and_a_checkpoint_of_another_architecture(digits, tmp_path):
     assert (tmp_path / "run" / "layer1.pt").read_bytes() == before  # nothing on disk is lost
 
 
-@pytest.mark.parametrize("method", ["cd", "pcd"])
-def test_upper_layers_train_in_native_epochs_with_the_bits_of_one_call_per_update(digits, method):
-    kwargs = dict(epochs=[1, 2], batch_size=20, lr=0.05, momentum=0.5, method=method, progress=False)
+@pytest.mark.parametrize("method,upward", [("cd", "probabilities"), ("pcd", "probabilities"), ("pcd", "samples")])
+def test_upper_layers_train_in_native_epochs_with_the_bits_of_one_call_per_update(digits, method, upward):
+    kwargs = dict(epochs=[1, 2], batch_size=20, lr=0.05, momentum=0.5, method=method, upward=upward, progress=False)
     native = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
     pretrain_dbn(native, digits, generator=torch.Generator().manual_seed(1), **kwargs)
     looped = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
     pretrain_dbn(looped, digits, generator=torch.Generator().manual_seed(1), native_epochs=False, **kwargs)
     for a, b in zip(native.parameters(), looped.parameters()):
         assert torch.equal(a, b)
+
+
+def test_sampled_upward_pass_draws_each_layer_given_the_states_below():
+    dbn = _random_dbn([6, 5, 4, 3])
+    x = torch.bernoulli(torch.full((50, 6), 0.5, dtype=torch.float64), generator=torch.Generator().manual_seed(0))
+    states = dbn.up(x, 2, sample=True, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    h = x
+    for rbm in dbn.rbms[:2]:
+        h = ops.bernoulli_logits(h @ rbm.weight, rbm.hidden_bias, generator=g)
+    assert torch.equal(states, h) and set(states.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(dbn.up(x, 2), dbn.rbms[1].hidden_probs(dbn.rbms[0].hidden_probs(x)))
+
+
+def test_pretraining_on_sampled_inputs_resumes_with_the_same_bits(digits, tmp_path):
+    """The upward samples come from a generator of their own, checkpointed with each layer."""
+    kwargs = dict(batch_size=50, lr=0.05, momentum=0.5, method="pcd", upward="samples", progress=False)
+    straight = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(straight, digits, epochs=[1, 3], generator=torch.Generator().manual_seed(1), **kwargs)
+    first = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(first, digits, epochs=[1, 2], generator=torch.Generator().manual_seed(1), checkpoint_dir=tmp_path,
+                 **kwargs)
+    resumed = DBN([64, 20, 10], generator=torch.Generator().manual_seed(99))
+    pretrain_dbn(resumed, digits, epochs=[1, 3], generator=torch.Generator().manual_seed(1), checkpoint_dir=tmp_path,
+                 **kwargs)
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    probabilities = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(probabilities, digits, epochs=[1, 3], generator=torch.Generator().manual_seed(1),
+                 **{**kwargs, "upward": "probabilities"})
+    assert torch.equal(probabilities.rbms[0].weight, straight.rbms[0].weight)  # the bottom layer sees the data
+    assert not torch.equal(probabilities.rbms[1].weight, straight.rbms[1].weight)
+    with pytest.raises(ValueError, match="upward must be 'probabilities' or 'samples'"):
+        pretrain_dbn(probabilities, digits, epochs=1, upward="means", progress=False)

@@ -431,6 +431,7 @@ def fit_rbm(
     progress_keys: Iterable[str] | None = None,
     native_epochs: bool = True,
     inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    input_generator: torch.Generator | None = None,
 ) -> list[dict]:
     """Trains ``rbm`` on ``data`` (a ``[n, n_visible]`` tensor, a ``Dataset`` or a ``DataLoader``)
     with :func:`cd_step` in the common loop, :func:`dgm_fast.train.fit`.
@@ -452,6 +453,9 @@ def fit_rbm(
 
     ``inputs``: a function applied to each batch of rows before the RBM sees it (a DBN's upward
     pass through the layers below: the RBM's inputs are computed batch by batch, never stored).
+    ``input_generator``: the generator ``inputs`` draws from, if it draws (sampled upward
+    passes); it is checkpointed with the run, so that a resumed run draws what an uninterrupted
+    one would.
 
     ``native_epochs``: when ``data`` is a tensor and the update is CD-k or PCD-k of a
     Bernoulli RBM with the plain ``torch.optim.SGD`` the fused update recognises (no sparsity
@@ -544,7 +548,8 @@ def fit_rbm(
     state = {"method": method} if sparsity is None else {"method": method, "sparsity": sparsity}
     return fit(step, data, run_batches=run_batches if epoch_op else None, model=rbm, optimizer=optimizer,
                epochs=epochs, batch_size=batch_size,
-               lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, state=state, generators={"generator": generator},
+               lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, state=state,
+               generators={"generator": generator, **({"inputs": input_generator} if input_generator else {})},
                shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, resume=resume, extra=rbm.checkpoint_header(),
                progress=progress, progress_keys=progress_keys)
