@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 pytest.importorskip("matplotlib")
 
@@ -44,3 +45,18 @@ def test_changed_options_and_bad_layers_get_clear_errors(tmp_path):
     assert proc.returncode == 2 and "at least two positive hidden sizes" in proc.stderr
     proc = train_dbn(tmp_path / "other", "--fine-tune-lr", 0, check=False)
     assert proc.returncode == 2 and "--fine-tune-lr must be > 0" in proc.stderr
+
+
+def test_trains_on_a_memory_mapped_file_of_rows(tmp_path):
+    """--data FILE.npy: uint8 grey levels, streamed from disk and binarized once with --seed."""
+    import numpy as np
+
+    from dgm_fast.data import load_digits
+
+    images, _ = load_digits()
+    np.save(tmp_path / "rows.npy", (images[:300] * 255).round().to(torch.uint8).numpy())
+    proc = train_dbn(tmp_path / "out", "--data", tmp_path / "rows.npy", "--epochs", 1, "--fine-tune-epochs", 1)
+    assert "on 300" in proc.stdout and "over 300 rows" in proc.stdout
+    assert (tmp_path / "out" / "samples.png").stat().st_size > 0
+    bad = train_dbn(tmp_path / "bad", "--data", tmp_path / "missing.npy", check=False)
+    assert bad.returncode == 2 and "--data" in bad.stderr and "missing.npy" in bad.stderr

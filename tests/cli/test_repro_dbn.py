@@ -62,3 +62,18 @@ def test_changed_options_and_bad_epochs_get_clear_errors(first_run, tmp_path):
     assert proc.returncode == 2 and "--lr 0.08, not --lr 0.01" in proc.stderr
     proc = repro(tmp_path, "--epochs", "1,2,3", check=False)
     assert proc.returncode == 2 and "one per layer (2)" in proc.stderr
+
+
+def test_fine_tuning_adds_a_row_to_a_finished_greedy_run(first_run):
+    out, _ = first_run
+    greedy = (out / "eval2.json").read_text()
+    proc = repro(out, "--fine-tune-epochs", "1")
+    assert "depth 2: read back" in proc.stdout and "up-down fine-tuning: 1 epochs" in proc.stdout
+    rows = [line.split(" | ") for line in (out / "table.md").read_text().splitlines() if line.startswith("| 784")]
+    assert [r[0] for r in rows][-1] == "| 784-16-8 + up-down (bound)" and rows[-1][1] == "2,1 + 1"
+    assert (out / "eval2.json").read_text() == greedy  # the greedy model's row is not touched
+    from dgm_fast import DBN
+
+    assert DBN.load(out / "dbn-up-down.pt").untied and not DBN.load(out / "dbn.pt").untied
+    proc = repro(out, "--fine-tune-epochs", "2", check=False)
+    assert proc.returncode == 2 and "--fine-tune-epochs 1, not --fine-tune-epochs 2" in proc.stderr

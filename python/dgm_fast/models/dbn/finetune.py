@@ -139,8 +139,7 @@ def fine_tune_dbn(
     """
     if not isinstance(dbn, DBN):
         raise TypeError(f"fine_tune_dbn: dbn must be a dgm_fast.DBN, got {type(dbn).__name__}")
-    if isinstance(data, torch.Tensor):
-        dbn._check_input(data, "data")
+    dbn._check_data(data, "fine_tune_dbn")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fine_tune_dbn: epochs must be a non-negative integer, got {epochs!r}")
     if not (type(method) in (CD, PCD) or method in ("cd", "pcd")):

@@ -21,6 +21,7 @@ from numbers import Integral
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ... import ops
 from ...train.checkpoint import load_checkpoint, save_checkpoint
@@ -135,6 +136,24 @@ class DBN(nn.Module):
         if x.dim() != 2 or x.shape[1] != width:
             raise ValueError(f"DBN: {name} must be [batch, {width}] for layer sizes {self.layer_sizes}, "
                              f"got {list(x.shape)}")
+
+    def _check_data(self, data, caller: str) -> None:
+        """Training data: a ``[n, layer_sizes[0]]`` tensor, or a Dataset whose rows (or first
+        item of each tuple) hold ``layer_sizes[0]`` values; a DataLoader is taken as it is."""
+        if isinstance(data, torch.Tensor):
+            self._check_input(data, "data")
+            return
+        if isinstance(data, DataLoader) or not hasattr(data, "__getitem__"):
+            return
+        if len(data) == 0:
+            raise ValueError(f"{caller}: the dataset is empty")
+        row = data[0]
+        row = row[0] if isinstance(row, (tuple, list)) else row
+        width = self.layer_sizes[0]
+        if not isinstance(row, torch.Tensor) or row.numel() != width:
+            shape = list(row.shape) if isinstance(row, torch.Tensor) else type(row).__name__
+            raise ValueError(f"{caller}: the dataset's rows must hold {width} values for layer sizes "
+                             f"{self.layer_sizes}, got {shape}")
 
     def up(self, x: torch.Tensor, layers: int | None = None, *, sample: bool = False,
            generator: torch.Generator | None = None) -> torch.Tensor:

@@ -43,7 +43,9 @@ def pretrain_dbn(
     progress: bool = True,
     **fit_options,
 ) -> list[list[dict]]:
-    """Trains ``dbn.rbms`` one after the other, bottom first, each on the layer below's hidden
+    """Trains ``dbn.rbms`` one after the other, bottom first, on ``data`` (a tensor of rows; or a
+    Dataset, e.g. a :class:`~dgm_fast.data.MemmapDataset` streamed from disk, or a DataLoader),
+    each on the layer below's hidden
     probabilities or, with ``upward="samples"``, on binary states drawn up through the layers
     below (from a generator of their own, checkpointed with the layer). ``epochs``: one count
     for every layer or one per layer; ``fit_options`` go to
@@ -61,7 +63,7 @@ def pretrain_dbn(
     if dbn.untied:
         raise ValueError("pretrain_dbn: this DBN is untied (up-down fine-tuned); greedy pretraining trains tied "
                          "layers. Pretrain a new DBN, or keep fine-tuning this one with fine_tune_dbn")
-    dbn._check_input(data, "data")
+    dbn._check_data(data, "pretrain_dbn")
     n_layers = len(dbn.rbms)
     counts = [epochs] * n_layers if isinstance(epochs, int) else list(epochs)
     if len(counts) != n_layers or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in counts):
