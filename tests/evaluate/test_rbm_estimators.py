@@ -150,3 +150,13 @@ def test_reverse_ais_without_burn_in_starts_from_the_base_model():
                                   betas=torch.linspace(0, 1, 50, dtype=torch.float64), burn_in=0,
                                   generator=torch.Generator().manual_seed(1))
     assert result.log_weights.shape == (8,) and torch.isfinite(result.log_weights).all()
+
+
+def test_the_refined_schedule_splits_each_step_of_the_papers():
+    betas = evaluate.default_betas()
+    refined = evaluate.default_betas(refine=3)
+    assert betas.shape == (14_501,) and refined.shape == (43_501,)
+    torch.testing.assert_close(refined[::3], betas, rtol=0, atol=1e-15)
+    assert (refined.diff() > 0).all() and refined[0] == 0 and refined[-1] == 1
+    with pytest.raises(ValueError, match="refine must be a positive integer"):
+        evaluate.default_betas(refine=0)

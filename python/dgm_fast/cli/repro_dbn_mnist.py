@@ -78,6 +78,9 @@ def add_parser(papers) -> None:
     p.add_argument("--temperatures", type=int, default=0, metavar="N",
                    help="AIS with N evenly spaced inverse temperatures instead of the paper's 14,501 (for quick "
                    "checks; 0: the paper's schedule)")
+    p.add_argument("--ais-refine", type=int, default=1, metavar="K",
+                   help="split each step of the paper's schedule into K (14,500 K + 1 temperatures), for top RBMs "
+                   "whose AIS effective sample size is low (default: %(default)s)")
     p.add_argument("--samples", type=int, default=10,
                    help="draws of h ~ q(h | x) per image for the bound's expectation (default: %(default)s)")
     p.add_argument("--train-size", type=int, default=50_000, metavar="N",
@@ -108,8 +111,8 @@ def _parse(args: argparse.Namespace) -> tuple[list[int], list[int]] | str:
         return "--k, --chains and --samples must be >= 1, --runs >= 2 and --train-size >= 100"
     if args.fine_tune_epochs < 0 or args.fine_tune_k < 1 or args.fine_tune_lr <= 0:
         return "--fine-tune-epochs must be >= 0, --fine-tune-k >= 1 and --fine-tune-lr > 0"
-    if args.temperatures == 1 or args.temperatures < 0:
-        return "--temperatures must be 0 (the paper's schedule) or >= 2"
+    if args.temperatures == 1 or args.temperatures < 0 or args.ais_refine < 1:
+        return "--temperatures must be 0 (the paper's schedule) or >= 2, --ais-refine >= 1"
     if not (0 <= args.momentum < 1 and args.lr > 0 and args.weight_decay >= 0):
         return "--momentum must lie in [0, 1), --lr > 0 and --weight-decay >= 0"
     if args.device == "cuda":
@@ -145,7 +148,7 @@ def evaluate_depth(dbn, depth: int, train_x, test_x, args) -> dict:
     from .. import evaluate
 
     betas = (torch.linspace(0, 1, args.temperatures, dtype=torch.float64) if args.temperatures
-             else evaluate.default_betas())
+             else evaluate.default_betas(refine=args.ais_refine))
     top = dbn.rbms[depth - 1]
     inputs = torch.cat([dbn.up(chunk, layers=depth - 1) for chunk in train_x.split(10_000)])  # base rate's marginals
     start = time.perf_counter()
@@ -171,7 +174,7 @@ def evaluate_depth(dbn, depth: int, train_x, test_x, args) -> dict:
         "train_log_prob": score(train_rows, fwd.log_z), "test_log_prob": score(test_x, fwd.log_z),
         "test_log_prob_reverse": score(test_x, rev.log_z),
     }
-    row.update(ais_seconds=ais_seconds, bound_seconds=time.perf_counter() - start)
+    row.update(ais_seconds=ais_seconds, bound_seconds=time.perf_counter() - start, temperatures=len(betas))
     return row
 
 
@@ -225,8 +228,9 @@ def table(rows: list[dict], header: str) -> str:
             f"{r['test_log_prob']:.2f} | {r['test_log_prob_reverse']:.2f} | {PUBLISHED.get(r['model'], '—')} | "
             f"{r['train_seconds']:.0f} | {r['ais_seconds']:.0f} | {r['bound_seconds']:.0f} |")
     runs = rows[0]["runs"] if rows else 0
-    lines += ["", f"Effective sample sizes (of {runs} runs, AIS / reverse AIS): "
-              + ", ".join(f"{r['model']} {r['ais']['ess']:.1f} / {r['reverse_ais']['ess']:.1f}" for r in rows) + ".",
+    lines += ["", f"Effective sample sizes (of {runs} runs, AIS / reverse AIS; temperatures): "
+              + ", ".join(f"{r['model']} {r['ais']['ess']:.1f} / {r['reverse_ais']['ess']:.1f}; "
+                          f"{r.get('temperatures', 14_501):,}" for r in rows) + ".",
               "Depth 1 is the bottom RBM's log-likelihood; deeper rows are the variational lower bound (Monte Carlo "
               "over q(h|x)) with the top RBM's log Z. Train columns: the first 10,000 training images. Train time: "
               "the layers up to that depth, summed. Paper: Salakhutdinov & Murray (2008), test set."]
@@ -237,8 +241,8 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["dgm-fast repro dbn-mnist", f"--layers {args.layers}", f"--method {args.method}",
              f"--epochs {args.epochs}", f"--upward {args.upward}", f"--lr {args.lr:g}", f"--momentum {args.momentum:g}",
              f"--weight-decay {args.weight_decay:g}"]
-    defaults = {"k": 1, "chains": 100, "fine_tune_epochs": 0, "runs": 100, "temperatures": 0, "samples": 10,
-                "train_size": 50_000, "seed": 0, "device": "cpu"}
+    defaults = {"k": 1, "chains": 100, "fine_tune_epochs": 0, "runs": 100, "temperatures": 0, "ais_refine": 1,
+                "samples": 10, "train_size": 50_000, "seed": 0, "device": "cpu"}
     parts += [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v]
     if args.fine_tune_epochs:
         parts += [f"--fine-tune-lr {args.fine_tune_lr:g}", f"--fine-tune-k {args.fine_tune_k}"]

@@ -26,7 +26,6 @@ from numbers import Integral
 import torch
 import torch.nn.functional as F
 
-from .. import ops
 
 __all__ = ["dbn_lower_bound"]
 
@@ -107,9 +106,6 @@ def dbn_lower_bound(dbn, x: torch.Tensor, log_z, *, samples: int | None = 100,
 def _monte_carlo(dbn, x: torch.Tensor, samples: int, generator) -> torch.Tensor:
     """The mean of log p(x, h) + log Z - log q(h | x) over ``samples`` draws h ~ q, per row."""
     rows = x.repeat(samples, 1).to(dbn.rbms[0].weight.dtype)
-    hs, h = [], rows
-    for l, rbm in enumerate(dbn.rbms[:-1]):  # h_{l+1} ~ q(h_{l+1} | h_l)
-        h = ops.bernoulli_logits(rbm._scaled(h) @ dbn.recognition_weight(l), rbm.hidden_bias, generator=generator)
-        hs.append(h)
+    hs = dbn.up_samples(rows, len(dbn.rbms) - 1, generator=generator)  # h ~ q(h | x)
     log_p, log_q = _integrand(dbn, rows, hs)
     return (log_p - log_q).view(samples, x.shape[0]).mean(0)

@@ -175,6 +175,9 @@ def test_fine_tuning_refuses_bad_input(digits):
         up_down_gradients(dbn, digits[:10])
     with pytest.raises(TypeError, match="must be a dgm_fast.DBN"):
         fine_tune_dbn(dbn.rbms[0], digits, epochs=1, progress=False)
+    early = torch.optim.SGD(dbn.parameters(), lr=0.01)  # made before untying: no recognition weights
+    with pytest.raises(ValueError, match="create it after dbn.untie()"):
+        fine_tune_dbn(dbn, digits, epochs=1, optimizer=early, progress=False)
     fine_tune_dbn(dbn, digits, epochs=1, progress=False)
     with pytest.raises(ValueError, match="untied"):
         pretrain_dbn(dbn, digits, epochs=1, progress=False)

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from ... import ops
 from ...train import fit
 from ..rbm.train import CD, PCD, cd_gradients, make_method
 from .model import DBN
@@ -62,11 +61,7 @@ def up_down_gradients(dbn: DBN, v: torch.Tensor, method: CD | None = None, *, we
     dbn._check_input(v, "v")
     method = method or CD(1)
     rbms = dbn.rbms
-    with torch.no_grad():
-        wake = [v]  # the up pass: binary states through the recognition weights
-        for layer, rbm in enumerate(rbms[:-1]):
-            logits = rbm._scaled(wake[layer]) @ dbn.recognition_weights[layer]
-            wake.append(ops.bernoulli_logits(logits, rbm.hidden_bias, generator=generator))
+    wake = [v, *dbn.up_samples(v, len(rbms) - 1, generator=generator)]  # the up pass: binary states
     top = rbms[-1]
     h_data, v_model, h_model = method.statistics(top, wake[-1], generator)
     cd_gradients(top, wake[-1], h_data, v_model, h_model, weight_decay=weight_decay,
@@ -154,6 +149,10 @@ def fine_tune_dbn(
     top_method = make_method(method, k, n_chains)
     dbn.untie()
     optimizer = optimizer or torch.optim.SGD(dbn.parameters(), lr=lr, momentum=momentum)
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if any(id(p) not in optimized for p in dbn.parameters() if p.requires_grad):
+        raise ValueError("fine_tune_dbn: the optimizer does not hold every parameter of the DBN (the recognition "
+                         "weights exist once it is untied): create it after dbn.untie(), over dbn.parameters()")
 
     def step(batch) -> dict:
         v = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=device, dtype=dtype)

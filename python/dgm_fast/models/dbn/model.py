@@ -92,7 +92,8 @@ class DBN(nn.Module):
         return self
 
     def recognition_weight(self, layer: int) -> torch.Tensor:
-        """The weight of the upward pass from layer ``layer`` to ``layer + 1``."""
+        """The weight of the upward pass from layer ``layer`` to ``layer + 1`` (the top RBM's
+        own weight for the last one)."""
         if self.untied and layer < len(self.recognition_weights):
             return self.recognition_weights[layer]
         return self.rbms[layer].weight
@@ -166,15 +167,31 @@ class DBN(nn.Module):
         layers = len(self.rbms) if layers is None else layers
         if not 0 <= layers <= len(self.rbms):
             raise ValueError(f"DBN.up: layers must lie in [0, {len(self.rbms)}], got {layers}")
+        if sample:
+            return self.up_samples(x, layers, generator=generator)[-1] if layers else x
         with torch.no_grad():
             for layer in range(layers):
                 rbm = self.rbms[layer]
-                weight = self.recognition_weight(layer) if layer < len(self.rbms) - 1 else rbm.weight
-                if sample:
-                    x = ops.bernoulli_logits(rbm._scaled(x) @ weight, rbm.hidden_bias, generator=generator)
-                else:
-                    x = torch.sigmoid(torch.addmm(rbm.hidden_bias, rbm._scaled(x), weight))
+                x = torch.sigmoid(torch.addmm(rbm.hidden_bias, rbm._scaled(x), self.recognition_weight(layer)))
         return x
+
+    def up_samples(self, x: torch.Tensor, layers: int | None = None, *,
+                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Binary states of layers 1 .. ``layers`` (default: the top), each drawn given the
+        states below it through the recognition weights: one draw of the factorial ``q(h | x)``
+        per row."""
+        self._check_input(x)
+        layers = len(self.rbms) if layers is None else layers
+        if not 0 <= layers <= len(self.rbms):
+            raise ValueError(f"DBN.up_samples: layers must lie in [0, {len(self.rbms)}], got {layers}")
+        states = []
+        with torch.no_grad():
+            for layer in range(layers):
+                rbm = self.rbms[layer]
+                x = ops.bernoulli_logits(rbm._scaled(x) @ self.recognition_weight(layer), rbm.hidden_bias,
+                                         generator=generator)
+                states.append(x)
+        return states
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The top layer's probabilities given ``x``: features for a downstream model."""
