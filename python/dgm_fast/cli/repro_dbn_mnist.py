@@ -31,7 +31,9 @@ from pathlib import Path
 
 import torch
 
-from ._common import changed_options, fail, plots_unavailable
+from ._common import changed_options, fail
+from ._repro_mnist import (BATCH, PROTOCOL_DEFAULTS, EpochSeconds, add_protocol_options, estimate_log_z, load_data,
+                           protocol_problem)
 
 #: Test log-probabilities (nats) reported by Salakhutdinov & Murray (2008).
 PUBLISHED = {"784-500-500-2000": "≈ −86.22 (bound)"}
@@ -40,7 +42,6 @@ _RUN_OPTIONS = ("layers", "method", "k", "epochs", "upward", "lr", "momentum", "
                 "seed", "device")
 # Checked on their own (finetune.json), so that fine-tuning can be added to a finished greedy run.
 _FINE_TUNE_OPTIONS = ("fine_tune_epochs", "fine_tune_lr", "fine_tune_k")
-_BATCH = 100
 _SAMPLE_STEPS = 1000
 
 
@@ -74,23 +75,9 @@ def add_parser(papers) -> None:
     p.add_argument("--fine-tune-lr", type=float, default=0.001, help="(default: %(default)s)")
     p.add_argument("--fine-tune-k", type=int, default=3,
                    help="Gibbs sweeps in the top RBM per up-down update (default: %(default)s)")
-    p.add_argument("--runs", type=int, default=100, help="AIS and reverse AIS runs (default: %(default)s)")
-    p.add_argument("--temperatures", type=int, default=0, metavar="N",
-                   help="AIS with N evenly spaced inverse temperatures instead of the paper's 14,501 (for quick "
-                   "checks; 0: the paper's schedule)")
-    p.add_argument("--ais-refine", type=int, default=1, metavar="K",
-                   help="split each step of the paper's schedule into K (14,500 K + 1 temperatures), for top RBMs "
-                   "whose AIS effective sample size is low (default: %(default)s)")
     p.add_argument("--samples", type=int, default=10,
                    help="draws of h ~ q(h | x) per image for the bound's expectation (default: %(default)s)")
-    p.add_argument("--train-size", type=int, default=50_000, metavar="N",
-                   help="train on the first N of the 50,000 training images (for quick checks)")
-    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default: %(default)s)")
-    p.add_argument("--out", default="runs/repro-dbn-mnist", help="output directory (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
-    p.add_argument("--restart", action="store_true", help="delete the checkpoints of an earlier run in --out first")
+    add_protocol_options(p, "runs/repro-dbn-mnist")
     p.set_defaults(func=run)
 
 
@@ -107,32 +94,13 @@ def _parse(args: argparse.Namespace) -> tuple[list[int], list[int]] | str:
         epochs = epochs * len(hidden)
     if len(epochs) != len(hidden) or min(epochs) < 1:
         return f"--epochs must be one positive number or one per layer ({len(hidden)}), got {args.epochs!r}"
-    if args.k < 1 or args.chains < 1 or args.runs < 2 or args.samples < 1 or args.train_size < _BATCH:
-        return "--k, --chains and --samples must be >= 1, --runs >= 2 and --train-size >= 100"
+    if args.k < 1 or args.chains < 1 or args.samples < 1:
+        return "--k, --chains and --samples must be >= 1"
     if args.fine_tune_epochs < 0 or args.fine_tune_k < 1 or args.fine_tune_lr <= 0:
         return "--fine-tune-epochs must be >= 0, --fine-tune-k >= 1 and --fine-tune-lr > 0"
-    if args.temperatures == 1 or args.temperatures < 0 or args.ais_refine < 1:
-        return "--temperatures must be 0 (the paper's schedule) or >= 2, --ais-refine >= 1"
     if not (0 <= args.momentum < 1 and args.lr > 0 and args.weight_decay >= 0):
         return "--momentum must lie in [0, 1), --lr > 0 and --weight-decay >= 0"
-    if args.device == "cuda":
-        from .. import build_info
-
-        if not (torch.cuda.is_available() and build_info()["cuda"]):
-            return "--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels"
-    return hidden, epochs
-
-
-class _EpochSeconds:
-    """An ``eval_fn`` that records each epoch's wall time in the history."""
-
-    def __init__(self):
-        self.last = time.perf_counter()
-
-    def __call__(self, model, epoch: int) -> dict:
-        now = time.perf_counter()
-        elapsed, self.last = now - self.last, now
-        return {"seconds": elapsed}
+    return protocol_problem(args) or (hidden, epochs)
 
 
 def _sub_dbn(dbn, depth: int):
@@ -147,16 +115,11 @@ def evaluate_depth(dbn, depth: int, train_x, test_x, args) -> dict:
     (depth 1) or its variational lower bound (depth >= 2) on the test and training images."""
     from .. import evaluate
 
-    betas = (torch.linspace(0, 1, args.temperatures, dtype=torch.float64) if args.temperatures
-             else evaluate.default_betas(refine=args.ais_refine))
     top = dbn.rbms[depth - 1]
     inputs = torch.cat([dbn.up(chunk, layers=depth - 1) for chunk in train_x.split(10_000)])  # base rate's marginals
-    start = time.perf_counter()
+    log_z = estimate_log_z(top, inputs, args)
+    fwd, rev = log_z["ais"]["log_z"], log_z["reverse_ais"]["log_z"]
     device = args.device
-    fwd = evaluate.ais(top, args.runs, betas, data=inputs, generator=torch.Generator(device=device).manual_seed(1))
-    rev = evaluate.reverse_ais(top, args.runs, betas, data=inputs,
-                               generator=torch.Generator(device=device).manual_seed(2))
-    ais_seconds = time.perf_counter() - start
     start = time.perf_counter()
     if depth == 1:
         score = lambda x, log_z: evaluate.log_likelihood(top, x, log_z).item()  # noqa: E731
@@ -167,15 +130,10 @@ def evaluate_depth(dbn, depth: int, train_x, test_x, args) -> dict:
             g = torch.Generator(device=device).manual_seed(3)
             return evaluate.dbn_lower_bound(model, x, log_z, samples=args.samples, generator=g).mean().item()
     train_rows = train_x[:10_000]  # the training bound on 10,000 images: enough to show the gap
-    row = {
-        "model": "-".join(map(str, dbn.layer_sizes[: depth + 1])), "depth": depth,
-        "ais": {"log_z": fwd.log_z, "lower": fwd.log_z_lower, "upper": fwd.log_z_upper, "ess": fwd.ess},
-        "reverse_ais": {"log_z": rev.log_z, "lower": rev.log_z_lower, "upper": rev.log_z_upper, "ess": rev.ess},
-        "train_log_prob": score(train_rows, fwd.log_z), "test_log_prob": score(test_x, fwd.log_z),
-        "test_log_prob_reverse": score(test_x, rev.log_z),
-    }
-    row.update(ais_seconds=ais_seconds, bound_seconds=time.perf_counter() - start, temperatures=len(betas))
-    return row
+    row = {"model": "-".join(map(str, dbn.layer_sizes[: depth + 1])), "depth": depth, **log_z,
+           "train_log_prob": score(train_rows, fwd), "test_log_prob": score(test_x, fwd),
+           "test_log_prob_reverse": score(test_x, rev)}
+    return {**row, "bound_seconds": time.perf_counter() - start}
 
 
 def fine_tune(dbn, train_x, test_x, args, epochs: list[int], greedy_seconds: float) -> dict | None:
@@ -191,9 +149,9 @@ def fine_tune(dbn, train_x, test_x, args, epochs: list[int], greedy_seconds: flo
     print(f"up-down fine-tuning: {args.fine_tune_epochs} epochs, CD-{args.fine_tune_k} in the top RBM, lr "
           f"{args.fine_tune_lr:g}", flush=True)
     try:
-        history = fine_tune_dbn(dbn, train_x, epochs=args.fine_tune_epochs, batch_size=_BATCH, k=args.fine_tune_k,
+        history = fine_tune_dbn(dbn, train_x, epochs=args.fine_tune_epochs, batch_size=BATCH, k=args.fine_tune_k,
                                 lr=args.fine_tune_lr, momentum=0.5, weight_decay=args.weight_decay,
-                                checkpoint=out / "updown.pt", eval_fn=_EpochSeconds(), progress=not args.quiet,
+                                checkpoint=out / "updown.pt", eval_fn=EpochSeconds(), progress=not args.quiet,
                                 generator=torch.Generator(device=args.device).manual_seed(args.seed + 2))
     except KeyboardInterrupt:
         print(f"\ninterrupted; {out / 'updown.pt'} holds the last completed epoch: run the same command to resume",
@@ -241,8 +199,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["dgm-fast repro dbn-mnist", f"--layers {args.layers}", f"--method {args.method}",
              f"--epochs {args.epochs}", f"--upward {args.upward}", f"--lr {args.lr:g}", f"--momentum {args.momentum:g}",
              f"--weight-decay {args.weight_decay:g}"]
-    defaults = {"k": 1, "chains": 100, "fine_tune_epochs": 0, "runs": 100, "temperatures": 0, "ais_refine": 1,
-                "samples": 10, "train_size": 50_000, "seed": 0, "device": "cpu"}
+    defaults = {"k": 1, "chains": 100, "fine_tune_epochs": 0, "samples": 10, **PROTOCOL_DEFAULTS}
     parts += [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v]
     if args.fine_tune_epochs:
         parts += [f"--fine-tune-lr {args.fine_tune_lr:g}", f"--fine-tune-k {args.fine_tune_k}"]
@@ -252,15 +209,11 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write
     from .._machine import describe
-    from ..data import load_mnist
     from ..models.dbn import DBN, pretrain_dbn
 
     parsed = _parse(args)
     if isinstance(parsed, str):
         return fail(parsed)
-    problem = plots_unavailable(args.no_plots)
-    if problem:
-        return fail(problem)
     hidden, epochs = parsed
     out = Path(args.out)
     config_path = out / "config.json"
@@ -282,9 +235,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
-    train_x, _ = load_mnist("train", binarize="stochastic", seed=args.seed)
-    test_x, _ = load_mnist("test", binarize="stochastic", seed=args.seed + 1)
-    train_x, test_x = train_x[: args.train_size].to(args.device), test_x.to(args.device)
+    train_x, test_x = load_data(args)
     dbn = DBN([784, *hidden], generator=torch.Generator().manual_seed(args.seed)).to(args.device)
     dbn.rbms[0].init_visible_bias_from_data(train_x)
     print(f"Salakhutdinov & Murray (2008): DBN {'-'.join(map(str, dbn.layer_sizes))} on {train_x.shape[0]:,} MNIST "
@@ -293,10 +244,10 @@ def run(args: argparse.Namespace) -> int:
     final = args.momentum
     try:
         histories = pretrain_dbn(
-            dbn, train_x, epochs=epochs, batch_size=_BATCH, upward=args.upward, method=args.method, k=args.k,
+            dbn, train_x, epochs=epochs, batch_size=BATCH, upward=args.upward, method=args.method, k=args.k,
             n_chains=args.chains,
             lr=args.lr, momentum=min(0.5, final), momentum_schedule=lambda e: min(0.5, final) if e < 5 else final,
-            lr_schedule="linear", weight_decay=args.weight_decay, checkpoint_dir=out, eval_fn=_EpochSeconds(),
+            lr_schedule="linear", weight_decay=args.weight_decay, checkpoint_dir=out, eval_fn=EpochSeconds(),
             generator=torch.Generator(device=args.device).manual_seed(args.seed), progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"\ninterrupted; {out}/layer<i>.pt hold the last completed epochs: run the same command to resume",

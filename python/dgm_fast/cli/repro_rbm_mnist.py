@@ -21,12 +21,13 @@ import argparse
 import datetime
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from ._common import changed_options, fail, plots_unavailable
+from ._common import changed_options, fail
+from ._repro_mnist import (BATCH, PROTOCOL_DEFAULTS, EpochSeconds, add_protocol_options, estimate_log_z, load_data,
+                           protocol_problem)
 
 #: Test log-probabilities (nats) reported by Salakhutdinov & Murray (2008) for 500 hidden units.
 PUBLISHED = {"CD-1": "≈ −125", "CD-3": "≈ −105", "CD-25": "−86.34"}
@@ -37,7 +38,7 @@ METHODS = {"CD-1": ("cd", 1), "CD-3": ("cd", 3), "CD-25": ("cd", 25), "PCD": ("p
 # (--methods may change between runs: each model has its own directory.)
 _RUN_OPTIONS = ("epochs", "lr", "momentum", "weight_decay", "average", "pt_betas", "hidden", "train_size", "seed",
                 "device")
-_BATCH, _CHAINS = 100, 100
+_CHAINS = 100
 _SAMPLE_STEPS = 1000
 
 
@@ -66,18 +67,7 @@ def add_parser(papers) -> None:
                    help="PT's inverse temperatures (on a trained MNIST RBM, neighbours 0.05 apart swap about "
                    "half the time; below 0.5 hardly ever) (default: %(default)s)")
     p.add_argument("--hidden", type=int, default=500, help="hidden units (default: %(default)s, the paper's)")
-    p.add_argument("--runs", type=int, default=100, help="AIS and reverse AIS runs (default: %(default)s)")
-    p.add_argument("--temperatures", type=int, default=0, metavar="N",
-                   help="AIS with N evenly spaced inverse temperatures instead of the paper's 14,501 (for quick "
-                   "checks; 0: the paper's schedule)")
-    p.add_argument("--train-size", type=int, default=50_000, metavar="N",
-                   help="train on the first N of the 50,000 training images (for quick checks)")
-    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default: %(default)s)")
-    p.add_argument("--out", default="runs/repro-rbm-mnist", help="output directory (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
-    p.add_argument("--restart", action="store_true", help="delete the models of an earlier run in --out first")
+    add_protocol_options(p, "runs/repro-rbm-mnist")
     p.set_defaults(func=run)
 
 
@@ -107,7 +97,7 @@ def train_model(name: str, train_x: torch.Tensor, args: argparse.Namespace, dire
     method = make_method(kind, k, n_chains=_CHAINS, **options)
     average = AveragedModel(rbm, multi_avg_fn=get_ema_multi_avg_fn(args.average)) if args.average else None
     state = {"method": method} if average is None else {"method": method, "average": average}
-    clock = [time.perf_counter()]
+    clock = EpochSeconds()
 
     def step(batch) -> None:
         cd_step(rbm, batch[0], optimizer, method, weight_decay=args.weight_decay, generator=generator)
@@ -115,10 +105,9 @@ def train_model(name: str, train_x: torch.Tensor, args: argparse.Namespace, dire
             average.update_parameters(rbm)
 
     def after_epoch(epoch: int) -> dict:
-        seconds, clock[0] = time.perf_counter() - clock[0], time.perf_counter()
-        return {"reconstruction_error": float(reconstruction_error(rbm, train_x[:1000])), "seconds": seconds}
+        return {"reconstruction_error": float(reconstruction_error(rbm, train_x[:1000])), **clock()}
 
-    history = fit(step, train_x, model=rbm, optimizer=optimizer, epochs=args.epochs, batch_size=_BATCH,
+    history = fit(step, train_x, model=rbm, optimizer=optimizer, epochs=args.epochs, batch_size=BATCH,
                   lr_schedule="linear", momentum_schedule=_momentum(args.momentum), state=state,
                   generators={"generator": generator},
                   shuffle_generator=torch.Generator().manual_seed(args.seed + 1), eval_fn=after_epoch,
@@ -132,20 +121,11 @@ def train_model(name: str, train_x: torch.Tensor, args: argparse.Namespace, dire
 def evaluate_model(model, train_x, test_x, args) -> dict:
     from .. import evaluate
 
-    betas = (torch.linspace(0, 1, args.temperatures, dtype=torch.float64) if args.temperatures
-             else evaluate.default_betas())
-    start = time.perf_counter()
-    fwd = evaluate.ais(model, args.runs, betas, data=train_x, generator=torch.Generator(device=args.device).manual_seed(1))
-    rev = evaluate.reverse_ais(model, args.runs, betas, data=train_x,
-                               generator=torch.Generator(device=args.device).manual_seed(2))
-    seconds = time.perf_counter() - start
-    ll = lambda x, log_z: evaluate.log_likelihood(model, x, log_z).item()  # noqa: E731
-    return {
-        "ais": {"log_z": fwd.log_z, "lower": fwd.log_z_lower, "upper": fwd.log_z_upper, "ess": fwd.ess},
-        "reverse_ais": {"log_z": rev.log_z, "lower": rev.log_z_lower, "upper": rev.log_z_upper, "ess": rev.ess},
-        "train_log_prob": ll(train_x, fwd.log_z), "test_log_prob": ll(test_x, fwd.log_z),
-        "test_log_prob_reverse": ll(test_x, rev.log_z), "eval_seconds": seconds,
-    }
+    log_z = estimate_log_z(model, train_x, args)
+    seconds = log_z.pop("ais_seconds")
+    ll = lambda x, name: evaluate.log_likelihood(model, x, log_z[name]["log_z"]).item()  # noqa: E731
+    return {**log_z, "eval_seconds": seconds, "train_log_prob": ll(train_x, "ais"),
+            "test_log_prob": ll(test_x, "ais"), "test_log_prob_reverse": ll(test_x, "reverse_ais")}
 
 
 def table(rows: list[dict], header: str) -> str:
@@ -173,7 +153,7 @@ def command_line(args: argparse.Namespace) -> str:
              f"--momentum {args.momentum:g}", f"--weight-decay {args.weight_decay:g}"]
     parts += [f"--average {args.average:g}"] * bool(args.average)
     parts += [f"--pt-betas {args.pt_betas}"] * ("PT" in args.methods.split(","))
-    defaults = {"hidden": 500, "runs": 100, "temperatures": 0, "train_size": 50_000, "seed": 0, "device": "cpu"}
+    defaults = {"hidden": 500, **PROTOCOL_DEFAULTS}
     parts += [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v]
     return " ".join(parts)
 
@@ -185,10 +165,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--methods: unknown {', '.join(unknown)}; use any of {','.join(METHODS)}"
     if len(set(names)) != len(names):
         return f"--methods lists a method twice: {args.methods}"
-    if args.epochs < 1 or args.hidden < 1 or args.runs < 2 or args.train_size < _BATCH:
-        return "--epochs and --hidden must be >= 1, --runs >= 2 and --train-size >= 100"
-    if args.temperatures == 1 or args.temperatures < 0:
-        return "--temperatures must be 0 (the paper's schedule) or >= 2"
+    if args.epochs < 1 or args.hidden < 1:
+        return "--epochs and --hidden must be >= 1"
     if not (0 <= args.momentum < 1 and 0 <= args.average < 1 and args.lr > 0 and args.weight_decay >= 0):
         return "--momentum and --average must lie in [0, 1), --lr > 0 and --weight-decay >= 0"
     try:
@@ -197,12 +175,7 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--pt-betas: not a comma-separated list of numbers: {args.pt_betas!r}"
     if betas[0] != 1 or any(not 0 <= b <= 1 for b in betas):
         return f"--pt-betas must start at 1 and lie in [0, 1], got {args.pt_betas}"
-    if args.device == "cuda":
-        from .. import build_info
-
-        if not (torch.cuda.is_available() and build_info()["cuda"]):
-            return "--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels"
-    return plots_unavailable(args.no_plots)
+    return protocol_problem(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +183,6 @@ def run(args: argparse.Namespace) -> int:
 
     from .._io import atomic_write
     from .._machine import describe
-    from ..data import load_mnist
 
     problem = _check(args)
     if problem:
@@ -230,9 +202,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(config_path, "w") as f:
             json.dump(config, f, indent=2)
 
-    train_x, _ = load_mnist("train", binarize="stochastic", seed=args.seed)
-    test_x, _ = load_mnist("test", binarize="stochastic", seed=args.seed + 1)
-    train_x, test_x = train_x[: args.train_size].to(args.device), test_x.to(args.device)
+    train_x, test_x = load_data(args)
     print(f"Salakhutdinov & Murray (2008): RBMs 784-{args.hidden} on {train_x.shape[0]:,} MNIST images "
           f"(test: {test_x.shape[0]:,}), {args.epochs} epochs each, into {out}", flush=True)
     rows, curves = [], []
