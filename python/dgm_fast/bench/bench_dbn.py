@@ -33,6 +33,29 @@ QUICK = [((64, 100, 100), 20)]
 FULL = [((64, 100, 100), 20), ((784, 500, 500), 100)]
 
 
+def _measure_plain_epoch(group, impl, grads, params, data, batch, measure) -> None:
+    """Times one epoch of the plain-PyTorch version: per batch, ``grads(x)`` (no autograd) into
+    the parameters' ``.grad`` and torch's SGD step; with ``impl == COMPILE`` that per-batch
+    function compiled by inductor."""
+    optimizer = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+
+    def plain_batch(x):
+        with torch.no_grad():
+            for p, g in zip(params, grads(x)):
+                p.grad = g
+        optimizer.step()
+
+    step = torch.compile(plain_batch) if impl == COMPILE else plain_batch
+    order = torch.randperm(ROWS, generator=torch.Generator().manual_seed(2)).to(data.device)
+    batches = [data[order[i:i + batch]] for i in range(0, ROWS, batch)]
+
+    def plain_epoch(_):
+        for x in batches:
+            step(x)
+
+    measure(group, impl, plain_epoch, data, warmup=3 if impl == COMPILE else 1)
+
+
 def _size_id(case) -> str:
     sizes, batch = case
     return "-".join(map(str, sizes)) + f"-b{batch}"
@@ -61,26 +84,13 @@ def test_pretrain_layer(case, layer, impl, setting, measure):
         return
     below = [(r.weight.detach(), r.hidden_bias.detach()) for r in dbn.rbms[:layer]]
     params = [torch.nn.Parameter(p.detach().clone()) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
-    optimizer = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
 
-    def eager_batch(x):
-        with torch.no_grad():
-            for w, c in below:  # the upward pass of probabilities
-                x = torch.sigmoid(torch.addmm(c, x, w))
-            grads = eager_cd_grads(x, *params, WEIGHT_DECAY)
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
+    def grads(x):
+        for w, c in below:  # the upward pass of probabilities
+            x = torch.sigmoid(torch.addmm(c, x, w))
+        return eager_cd_grads(x, *params, WEIGHT_DECAY)
 
-    step = torch.compile(eager_batch) if impl == COMPILE else eager_batch
-    order = torch.randperm(ROWS, generator=torch.Generator().manual_seed(2)).to(device)
-    batches = [data[order[i:i + batch]] for i in range(0, ROWS, batch)]
-
-    def eager_epoch(_):
-        for x in batches:
-            step(x)
-
-    measure(group, impl, eager_epoch, data, warmup=3 if impl == COMPILE else 1)
+    _measure_plain_epoch(group, impl, grads, params, data, batch, measure)
 
 
 def eager_up_down_batch(v, directed, top, k, weight_decay):
@@ -136,21 +146,6 @@ def test_up_down(case, impl, setting, measure):
                 for rbm, r in zip(dbn.rbms[:-1], dbn.recognition_weights)]
     top = [torch.nn.Parameter(t.detach().clone()) for t in dbn.rbms[-1].parameters()]
     params = [p for layer in directed for p in layer] + top
-    optimizer = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
 
-    def eager_batch(x):
-        with torch.no_grad():
-            grads = eager_up_down_batch(x, directed, top, UP_DOWN_K, WEIGHT_DECAY)
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
-
-    step = torch.compile(eager_batch) if impl == COMPILE else eager_batch
-    order = torch.randperm(ROWS, generator=torch.Generator().manual_seed(2)).to(device)
-    batches = [data[order[i:i + batch]] for i in range(0, ROWS, batch)]
-
-    def eager_epoch(_):
-        for x in batches:
-            step(x)
-
-    measure(group, impl, eager_epoch, data, warmup=3 if impl == COMPILE else 1)
+    _measure_plain_epoch(group, impl, lambda x: eager_up_down_batch(x, directed, top, UP_DOWN_K, WEIGHT_DECAY),
+                         params, data, batch, measure)
