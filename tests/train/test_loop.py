@@ -237,3 +237,19 @@ def test_momentum_schedule_needs_an_optimizer_with_momentum(digits):
     with pytest.raises(ValueError, match=r"momentum_schedule\(0\) gave 1.5"):
         train.fit(lambda b: None, digits, model=model, optimizer=sgd, epochs=1, momentum_schedule=lambda e: 1.5,
                   progress=False)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_tensor_batches_are_those_of_a_plain_dataloader(shuffle):
+    # make_loader indexes a tensor a batch at a time; the batches, their order and what the
+    # shuffle generator draws must be those of DataLoader(TensorDataset(x), shuffle=...).
+    x = torch.randn(103, 5, generator=torch.Generator().manual_seed(0))
+    ours_generator, theirs_generator = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    ours = train.make_loader(x, 10, shuffle=shuffle, generator=ours_generator)
+    theirs = DataLoader(torch.utils.data.TensorDataset(x), batch_size=10, shuffle=shuffle, generator=theirs_generator)
+    assert len(ours) == len(theirs) == 11
+    for _ in range(2):  # two epochs: the generator's state carries over alike
+        pairs = list(zip(ours, theirs, strict=True))
+        for (a,), (b,) in pairs:
+            assert torch.equal(a, b)
+    assert torch.equal(ours_generator.get_state(), theirs_generator.get_state())

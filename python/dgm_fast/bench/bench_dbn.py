@@ -11,6 +11,11 @@ Up-down (``up_down``): dgm_fast's ``fine_tune_dbn`` (CD-3 in the top RBM, SGD wi
 against the same algorithm written per batch in plain PyTorch (the wake pass, CD-3, the sleep
 pass, the delta rules, torch's SGD step), eager and compiled.
 Images per second: ROWS over the case's time.
+
+Every timed epoch starts from the same parameters (a copy, timed in every column alike): trained
+on and on, the random data drives the weights large and the sigmoids' outputs into float32's
+subnormal range, where matrix products run several times slower (seen: 350 against 630 us per
+up-down batch), so the timings would depend on how many rounds ran before.
 """
 
 from __future__ import annotations
@@ -33,6 +38,19 @@ QUICK = [((64, 100, 100), 20)]
 FULL = [((64, 100, 100), 20), ((784, 500, 500), 100)]
 
 
+def _from_start(params, epoch):
+    """``epoch`` preceded by restoring ``params`` to their values now (see the module's note)."""
+    start = [p.detach().clone() for p in params]
+
+    def restarted(x):
+        with torch.no_grad():
+            for p, p0 in zip(params, start):
+                p.copy_(p0)
+        epoch(x)
+
+    return restarted
+
+
 def _measure_plain_epoch(group, impl, grads, params, data, batch, measure) -> None:
     """Times one epoch of the plain-PyTorch version: per batch, ``grads(x)`` (no autograd) into
     the parameters' ``.grad`` and torch's SGD step; with ``impl == COMPILE`` that per-batch
@@ -53,7 +71,7 @@ def _measure_plain_epoch(group, impl, grads, params, data, batch, measure) -> No
         for x in batches:
             step(x)
 
-    measure(group, impl, plain_epoch, data, warmup=3 if impl == COMPILE else 1)
+    measure(group, impl, _from_start(params, plain_epoch), data, warmup=3 if impl == COMPILE else 1)
 
 
 def _size_id(case) -> str:
@@ -80,7 +98,7 @@ def test_pretrain_layer(case, layer, impl, setting, measure):
             fit_rbm(rbm, data, inputs=upward, epochs=1, batch_size=batch, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
                     progress=False, generator=torch.Generator(device=device).manual_seed(3))
 
-        measure(group, impl, dgm_fast_epoch, data)
+        measure(group, impl, _from_start(list(rbm.parameters()), dgm_fast_epoch), data)
         return
     below = [(r.weight.detach(), r.hidden_bias.detach()) for r in dbn.rbms[:layer]]
     params = [torch.nn.Parameter(p.detach().clone()) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias)]
@@ -140,7 +158,7 @@ def test_up_down(case, impl, setting, measure):
             fine_tune_dbn(dbn, data, epochs=1, batch_size=batch, k=UP_DOWN_K, optimizer=optimizer,
                           weight_decay=WEIGHT_DECAY, progress=False, generator=torch.Generator(device=device).manual_seed(3))
 
-        measure(group, impl, dgm_fast_epoch, data)
+        measure(group, impl, _from_start(list(dbn.parameters()), dgm_fast_epoch), data)
         return
     directed = [[torch.nn.Parameter(t.detach().clone()) for t in (rbm.weight, rbm.visible_bias, r, rbm.hidden_bias)]
                 for rbm, r in zip(dbn.rbms[:-1], dbn.recognition_weights)]

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
+                              TensorDataset)
 
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -56,7 +57,12 @@ def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch
             raise ValueError(f"{name}: data is empty (shape {list(data.shape)})")
         if data.is_floating_point() and not torch.isfinite(data).all():
             raise ValueError(f"{name}: data contains NaN or Inf")
-        data = TensorDataset(data)
+        # One indexing op per batch rather than a row at a time and a stack: the same rows, in
+        # the same order (the sampler DataLoader(shuffle=True) builds, drawing the same numbers).
+        rows = TensorDataset(data)
+        order = RandomSampler(rows, generator=generator) if shuffle else SequentialSampler(rows)
+        return DataLoader(rows, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
+                          generator=generator)
     if not isinstance(data, Dataset):
         raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
     if isinstance(data, IterableDataset):  # a stream: it decides its own order
@@ -255,7 +261,8 @@ def fit(
         """The rest of the epoch through run_batches, in chunks that end where a checkpoint is
         due or the step budget runs out."""
         iter(loader)  # what the DataLoader draws when an epoch's iteration starts (a worker seed)
-        order = torch.tensor([i for indices in loader.batch_sampler for i in indices], dtype=torch.long)
+        batches = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler  # see make_loader
+        order = torch.tensor([i for indices in batches for i in indices], dtype=torch.long)
         n_batches = len(loader)
         while pos.batch < n_batches and not (steps is not None and pos.updates >= steps):
             stop = min(n_batches, pos.batch + _CHUNK_BATCHES)  # bounds the rows gathered per call

@@ -84,7 +84,7 @@ def delta_rule_gradients(dbn: DBN, wake: list[torch.Tensor], sleep: list[torch.T
     n = wake[0].shape[0]
     metrics = {}
     with torch.no_grad():
-        for layer, rbm in enumerate(dbn.rbms[:-1]):
+        for layer, rbm in enumerate(list(dbn.rbms)[:-1]):  # (a ModuleList's slice is a new module)
             # generative: reconstruct wake[layer] from wake[layer + 1]
             mean = rbm.visible_probs(wake[layer + 1])
             weight_error, bias_error = _layer_error(rbm, wake[layer], mean)

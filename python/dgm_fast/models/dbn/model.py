@@ -214,6 +214,7 @@ class DBN(nn.Module):
 
 
 def _check_chain(rbms, caller: str) -> None:
+    rbms = list(rbms)  # slicing a ModuleList builds a new module: this runs every batch
     for i, (below, above) in enumerate(zip(rbms, rbms[1:])):
         if below.n_hidden != above.n_visible:
             raise ValueError(f"{caller}: the layer sizes do not chain: RBM {i} has {below.n_hidden} hidden units but "
