@@ -10,6 +10,7 @@ import torch
 
 from .. import ops
 from ..models.rbm import RBM
+from ..train import distributed
 from ._checks import check_count, check_examples
 
 __all__ = ["AISResult", "ais", "reverse_ais", "default_betas"]
@@ -98,6 +99,9 @@ def _checked_schedule(name: str, rbm: RBM, n_runs: int, betas) -> torch.Tensor:
     if rbm.hidden != "bernoulli":
         raise ValueError(f"{name}: implemented for Bernoulli hidden units")
     check_count(n_runs, "n_runs", name)
+    if n_runs < distributed.world_size():
+        raise ValueError(f"{name}: {n_runs} runs cannot be spread over {distributed.world_size()} ranks; "
+                         "give at least one run per rank")
     betas = default_betas() if betas is None else torch.as_tensor(betas, dtype=torch.float64)
     if betas.dim() != 1 or betas.numel() < 2 or betas[0] != 0 or betas[-1] != 1:
         raise ValueError(f"{name}: betas must be a 1-D schedule from 0 to 1, at least two values, got "
@@ -106,12 +110,13 @@ def _checked_schedule(name: str, rbm: RBM, n_runs: int, betas) -> torch.Tensor:
 
 
 def _anneal(rbm: RBM, start, base, betas, generator, reverse: bool) -> AISResult:
-    """All runs from ``start`` through the temperatures ``betas`` in one native call."""
+    """All runs from ``start`` through the temperatures ``betas`` in one native call; in a
+    process group, this rank's share of them, the log-weights of all gathered for one estimate."""
     log_w, _ = ops.rbm.rbm_ais(
         start, rbm.weight, rbm.visible_bias, rbm.hidden_bias, base, betas.tolist(),
         visible_log_std=rbm.visible_log_std, generator=generator,
     )
-    return _result(log_w.cpu(), _base_log_partition(rbm, base), reverse=reverse)
+    return _result(distributed.gather_runs(log_w.cpu()), _base_log_partition(rbm, base), reverse=reverse)
 
 
 @torch.no_grad()
@@ -129,10 +134,17 @@ def ais(
     RBM along ``betas`` (default: :func:`default_betas`, 14,501 inverse temperatures), one native
     call in all. In expectation the estimate is below the true ``log Z`` (Jensen), so the
     likelihoods computed with it err on the optimistic side; :func:`reverse_ais` errs the other way.
+
+    In a process group (:mod:`dgm_fast.train.distributed`) every rank must call it: each runs its
+    share of the ``n_runs`` from its own stream, and the estimate is one log-mean-exp over all
+    runs' weights, the same on every rank.
     """
     betas = _checked_schedule("ais", rbm, n_runs, betas)
     base = _base_rate(rbm, data).to(rbm.weight.dtype)
-    return _anneal(rbm, _sample_base(rbm, base, n_runs, generator), base, betas, generator, reverse=False)
+    generator = distributed.rank_generator(generator, rbm.weight.device)
+    local = distributed.my_share(n_runs)
+    runs = local.stop - local.start
+    return _anneal(rbm, _sample_base(rbm, base, runs, generator), base, betas, generator, reverse=False)
 
 
 @torch.no_grad()
@@ -157,8 +169,10 @@ def reverse_ais(
     betas = _checked_schedule("reverse_ais", rbm, n_runs, betas)
     base = _base_rate(rbm, data).to(rbm.weight.dtype)
     check_count(burn_in, "burn_in", "reverse_ais", minimum=0)
+    generator = distributed.rank_generator(generator, rbm.weight.device)  # in a process group, as ais()
+    local = distributed.my_share(n_runs)
     if init is None:
-        init = _sample_base(rbm, base, n_runs, generator)
+        init = _sample_base(rbm, base, local.stop - local.start, generator)
         if burn_in:
             init = rbm.gibbs(init, burn_in, generator=generator)
     else:
@@ -168,4 +182,5 @@ def reverse_ais(
                              "one start per run")
         if not torch.isfinite(init).all():
             raise ValueError("reverse_ais: init contains NaN or Inf")
+        init = init[local]  # this rank's starts (all of them outside a process group)
     return _anneal(rbm, init, base, betas.flip(0), generator, reverse=True)

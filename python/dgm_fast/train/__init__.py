@@ -3,10 +3,12 @@ epochs or updates, schedules, progress, evaluation, atomic checkpoints, bit-exac
 the checkpoint files it writes.
 
 A model's own algorithms live with it and plug into :func:`fit` with an update step
-(:func:`dgm_fast.models.rbm.fit_rbm` for CD, PCD, FPCD and PT).
+(:func:`dgm_fast.models.rbm.fit_rbm` for CD, PCD, FPCD and PT). Under ``torchrun`` the same
+loop trains data-parallel across processes: :mod:`dgm_fast.train.distributed`.
 """
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .loop import Stateful, fit, make_loader, make_schedule
 
-__all__ = ["Stateful", "fit", "load_checkpoint", "make_loader", "make_schedule", "save_checkpoint"]
+__all__ = ["Stateful", "distributed", "fit", "load_checkpoint", "make_loader", "make_schedule", "save_checkpoint"]

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler,
-                              TensorDataset)
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler,
+                              SequentialSampler, TensorDataset)
+
+from . import distributed
 
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -47,7 +49,14 @@ def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch
                 name: str = "fit") -> DataLoader:
     """``data`` as a DataLoader: a DataLoader is used as it is; a tensor (rows are examples) or a
     Dataset is batched, shuffled with ``generator`` (a CPU generator, which the checkpoints
-    save). Tensors are checked for emptiness and NaN/Inf here, once, rather than per batch."""
+    save). Tensors are checked for emptiness and NaN/Inf here, once, rather than per batch.
+
+    In a process group (:mod:`dgm_fast.train.distributed`) each rank gets its shard of every
+    epoch from a ``DistributedSampler`` (seeded from rank 0's ``generator``; call ``set_epoch``),
+    which leaves out the last ``n mod world_size`` rows of each epoch's shuffle so that every rank
+    has as many batches. A DataLoader must then bring its own ``DistributedSampler``."""
+    if distributed.is_distributed():
+        return _sharded_loader(data, batch_size, shuffle, generator, name)
     if isinstance(data, DataLoader):
         return data
     if batch_size < 1:
@@ -68,6 +77,44 @@ def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch
     if isinstance(data, IterableDataset):  # a stream: it decides its own order
         return DataLoader(data, batch_size=batch_size)
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+
+
+def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) -> DataLoader:
+    size = distributed.world_size()
+    if isinstance(data, DataLoader):
+        sampler = data.batch_sampler.sampler if data.batch_sampler is not None else data.sampler
+        if not isinstance(sampler, DistributedSampler):
+            raise ValueError(f"{name}: in a process group of {size} ranks a DataLoader must shard the data with a "
+                             "torch.utils.data.DistributedSampler (or pass the tensor or Dataset itself)")
+        return data
+    if batch_size < 1:
+        raise ValueError(f"{name}: batch_size must be >= 1, got {batch_size}")
+    if isinstance(data, IterableDataset):
+        raise ValueError(f"{name}: a stream (IterableDataset) cannot be sharded over {size} ranks here; pass a map-style "
+                         "Dataset (e.g. dgm_fast.data.MemmapDataset) or a DataLoader with a DistributedSampler")
+    if isinstance(data, torch.Tensor):
+        if data.dim() == 0 or data.shape[0] == 0:
+            raise ValueError(f"{name}: data is empty (shape {list(data.shape)})")
+        if data.is_floating_point() and not torch.isfinite(data).all():
+            raise ValueError(f"{name}: data contains NaN or Inf")
+        data = TensorDataset(data)
+    if not isinstance(data, Dataset):
+        raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
+    if len(data) < size:
+        raise ValueError(f"{name}: {len(data)} rows cannot be shared by {size} ranks (each needs at least one row)")
+    seed = int(torch.randint(2**62, (1,), generator=generator).item())
+    sampler = DistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
+                                 seed=distributed.broadcast_object(seed), drop_last=True)
+    return DataLoader(data, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None,
+                      generator=generator)
+
+
+def _distributed_sampler(loader: DataLoader):
+    """The DistributedSampler behind ``loader``, if any."""
+    sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
+    if isinstance(sampler, BatchSampler):
+        sampler = sampler.sampler
+    return sampler if isinstance(sampler, DistributedSampler) else None
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, lr_schedule, epochs: int | None):
@@ -209,31 +256,63 @@ def fit(
     device = _model_device(model)
     pos = _Position()
 
-    def snapshot() -> dict:
+    parallel = distributed.is_distributed()
+    size = distributed.world_size()
+
+    def own_state() -> dict:
+        """What differs between ranks: the algorithm's state (persistent chains), the generators."""
         return {
+            "state": {name: obj.state_dict() for name, obj in stateful.items()},
+            "generators": {name: g.get_state() for name, g in generators.items()},
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+        }
+
+    def snapshot() -> dict:
+        """The checkpoint; in a process group a collective call, every rank's state in "ranks"."""
+        common = {
             "format": CHECKPOINT_FORMAT,
             "model": None if model is None else model.state_dict(),
             "optimizer": None if optimizer is None else optimizer.state_dict(),
-            "state": {name: obj.state_dict() for name, obj in stateful.items()},
-            "generators": {name: g.get_state() for name, g in generators.items()},
             "order_generator": None if order_generator is None else order_generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
             "epoch": pos.epoch, "batch": pos.batch, "updates": pos.updates,
             "epoch_start_rng": pos.epoch_start_rng, "history": pos.history,
             "metric_sums": pos.sums, "metric_count": pos.counted,
             **dict(extra or {}),
         }
+        if parallel:
+            return {**common, "world_size": size, "ranks": distributed.gather_objects(own_state())}
+        return {**common, **own_state()}
 
     def write() -> None:
-        if checkpoint is not None and _is_writer():
-            save_checkpoint(checkpoint, snapshot())
+        if checkpoint is None:
+            return
+        state = snapshot()  # every rank takes part in the gather
+        if _is_writer():
+            save_checkpoint(checkpoint, state)
 
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        saved = load_checkpoint(checkpoint)
+    saved = None
+    if checkpoint is not None and resume:
+        # Rank 0 reads the file and hands it to the others: no shared file system needed.
+        if _is_writer():
+            try:
+                saved = load_checkpoint(checkpoint) if Path(checkpoint).exists() else None
+            except RuntimeError as exc:  # a corrupt file: every rank raises it, none waits forever
+                saved = exc
+        saved = distributed.broadcast_object(saved)
+        if isinstance(saved, Exception):
+            raise saved
+    if saved is not None:
         if saved.get("format") != CHECKPOINT_FORMAT:
             raise RuntimeError(f"{checkpoint} is not a checkpoint of this version of dgm_fast.train.fit "
                                f"(format {saved.get('format')!r}); delete it to start over, or pass resume=False")
+        saved_size = saved.get("world_size", 1)
+        if saved_size != size:
+            raise ValueError(
+                f"{checkpoint} was written by a run of {saved_size} process(es), this run has {size}: each rank's "
+                "persistent chains and random streams are in it, so resume it with the same number of ranks "
+                f"(torchrun --nproc-per-node {saved_size} on one machine), or start over with another checkpoint path")
+        saved.update(saved.pop("ranks")[distributed.rank()] if parallel else {})
         if model is not None:
             model.load_state_dict(saved["model"])
         if optimizer is not None:
@@ -255,7 +334,16 @@ def fit(
             order_generator.set_state(pos.epoch_start_rng)
 
     # run_batches gets slices of the tensor's rows; other data goes batch by batch through step.
-    rows = data if run_batches is not None and isinstance(data, torch.Tensor) else None
+    # (In a process group every update goes through step: the rows of a native epoch are one
+    # process's, and its fused update leaves no gradient to average.)
+    rows = data if run_batches is not None and isinstance(data, torch.Tensor) and not parallel else None
+    sharded = _distributed_sampler(loader) if parallel else None
+    hook = None
+    if parallel:
+        if model is not None:
+            distributed.broadcast_module(model)  # a fresh start: rank 0's initial parameters everywhere
+        if optimizer is not None:
+            hook = optimizer.register_step_pre_hook(distributed.gradient_all_reduce_hook)
 
     def run_epoch_in_chunks() -> None:
         """The rest of the epoch through run_batches, in chunks that end where a checkpoint is
@@ -284,7 +372,7 @@ def fit(
     total = epochs if epochs is not None else steps
     latest: dict[str, Any] = {}  # the newest value of every key, for the progress bar
     shown = None if progress_keys is None else tuple(progress_keys)
-    bar = _progress(progress, total=total, initial=pos.epoch if epochs is not None else pos.updates,
+    bar = _progress(progress and _is_writer(), total=total, initial=pos.epoch if epochs is not None else pos.updates,
                     desc=desc if epochs is not None else "updates")
     try:
         while not done():
@@ -301,6 +389,13 @@ def fit(
                         group["momentum"] = momentum
             if rows is not None:
                 run_epoch_in_chunks()
+            if sharded is not None:
+                sharded.set_epoch(pos.epoch)
+                if pos.batch == 0:
+                    counts = distributed.gather_objects(len(loader))
+                    if len(set(counts)) > 1:
+                        raise ValueError(f"fit: the ranks' DataLoaders give different numbers of batches per epoch "
+                                         f"({counts}); every rank must take the same number of steps")
             for index, batch in enumerate(loader if rows is None else ()):
                 if index < pos.batch:
                     continue  # trained on before the checkpoint this run resumed from
@@ -326,12 +421,19 @@ def fit(
             record: dict[str, Any] = {"epoch": pos.epoch, "updates": pos.updates}
             if optimizer is not None:
                 record["lr"] = optimizer.param_groups[0]["lr"]
-            record.update({key: value / pos.counted for key, value in pos.sums.items()})
+            sums, counted = pos.sums, pos.counted
+            if parallel:  # the epoch's metrics over all ranks' steps
+                parts = distributed.gather_objects((sums, counted))
+                sums = {key: sum(part[0].get(key, 0.0) for part in parts) for key in sums}
+                counted = sum(part[1] for part in parts)
+            record.update({key: value / counted for key, value in sums.items()})
             if eval_fn is not None:
                 results = eval_fn(pos.epoch)
                 if not isinstance(results, Mapping):
                     raise TypeError(f"fit: eval_fn must return a mapping of metric names to values, got "
                                     f"{type(results).__name__} {results!r}")
+                if parallel:
+                    results = _mean_over_ranks(results)
                 record.update(results)
             pos.history.append(record)
             if bar is not None:
@@ -344,7 +446,21 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+        if hook is not None:
+            hook.remove()
     return pos.history
+
+
+def _mean_over_ranks(results: Mapping[str, Any]) -> dict:
+    """``eval_fn``'s results of every rank, a number that differs between them replaced by its mean
+    (values the ranks computed together, such as an AIS log Z, are the same everywhere and kept)."""
+    parts = distributed.gather_objects(dict(results))
+    merged = dict(results)
+    for key, value in results.items():
+        values = [part.get(key) for part in parts]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and len(set(values)) > 1:
+            merged[key] = sum(values) / len(values)
+    return merged
 
 
 def _progress(enabled: bool, **kwargs):

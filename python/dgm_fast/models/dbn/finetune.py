@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from ...train import fit
+from ...train import distributed, fit
 from ..rbm.train import CD, PCD, cd_gradients, make_method
 from .model import DBN
 
@@ -146,6 +146,7 @@ def fine_tune_dbn(
         raise ValueError(f"fine_tune_dbn: the generator is on {generator.device} but the model on {device}")
     shuffle_generator = torch.Generator().manual_seed(
         int(torch.randint(2**62, (1,), generator=generator, device=generator.device).item()))
+    generator = distributed.rank_generator(generator, device)  # in a process group: this rank's stream
     top_method = make_method(method, k, n_chains)
     dbn.untie()
     optimizer = optimizer or torch.optim.SGD(dbn.parameters(), lr=lr, momentum=momentum)

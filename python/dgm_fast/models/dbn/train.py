@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ...train import distributed
 from ...train.checkpoint import load_checkpoint
 from ..rbm import fit_rbm
 from .model import DBN
@@ -75,6 +76,9 @@ def pretrain_dbn(
     # Every layer's seeds drawn up front, so that a resumed run gives each layer the same ones.
     seeds = torch.randint(2**62, (n_layers,), generator=generator, device=generator.device).tolist()
     input_seeds = torch.randint(2**62, (n_layers,), generator=generator, device=generator.device).tolist()
+    seeds, input_seeds = distributed.broadcast_object((seeds, input_seeds))  # a process group: rank 0's
+    if distributed.is_distributed():  # each rank draws its own upward samples
+        input_seeds = [distributed.rank_seed(seed, distributed.rank()) for seed in input_seeds]
     if checkpoint_dir is not None:  # before any training: a layer file of another model is not overwritten
         for i, rbm in enumerate(dbn.rbms):
             path = Path(checkpoint_dir) / f"layer{i}.pt"

@@ -21,6 +21,7 @@ import torch
 from torch.optim import optimizer as _torch_optimizer
 
 from ... import ops
+from ...train import distributed
 from ...train.loop import fit
 from .model import RBM
 
@@ -389,6 +390,23 @@ class Sparsity:
 # the RBM's use of the common loop
 
 
+class _FirstRows:
+    """Up to 1,000 rows of the first batch a run trained on, where the reconstruction error is
+    measured; checkpointed, so that a resumed run measures it on the same rows."""
+
+    rows: torch.Tensor | None = None
+
+    def keep(self, batch: torch.Tensor) -> None:
+        if self.rows is None:
+            self.rows = batch[:1000].detach().clone()
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = state["rows"]
+
+
 def _check_eval_fn(eval_fn) -> None:
     """eval_fn is called as eval_fn(rbm, epoch): say so before training, not after an epoch."""
     if not callable(eval_fn):
@@ -464,7 +482,7 @@ def fit_rbm(
     and gives the same bits. False: one call per update.
 
     Returns the history: one dict per epoch with ``epoch``, ``updates``, ``lr``,
-    ``reconstruction_error`` (on up to 1,000 rows of the first batch this call trained on) and
+    ``reconstruction_error`` (on up to 1,000 rows of the first batch the run trained on) and
     whatever ``eval_fn(rbm, epoch)`` returns, called after every ``eval_every``-th epoch and the
     last one. ``progress_keys``: the history keys the progress bar shows (default: all).
     """
@@ -482,21 +500,22 @@ def fit_rbm(
     # DataLoader shuffles with a CPU generator; seed it from ours.
     shuffle_seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device).item())
     shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
+    # In a process group: each rank's own stream, a function of rank 0's seed and the rank.
+    generator = distributed.rank_generator(generator, rbm.weight.device)
     method = make_method(method, k, n_chains, **(method_options or {}))
     if matmul_dtype is not None:
         method.matmul_dtype = matmul_dtype
     optimizer = optimizer or torch.optim.SGD(rbm.parameters(), lr=lr, momentum=momentum)
     sparsity = Sparsity(sparsity_target, sparsity_cost) if sparsity_target is not None else None
     device, dtype = rbm.weight.device, rbm.weight.dtype
-    eval_rows: list[torch.Tensor] = []
+    eval_rows = _FirstRows()
 
     def step(batch) -> None:
         v = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=device, dtype=dtype)
         if inputs is not None:
             v = inputs(v)
         cd_step(rbm, v, optimizer, method, weight_decay=weight_decay, sparsity=sparsity, generator=generator)
-        if not eval_rows:
-            eval_rows.append(v)
+        eval_rows.keep(v)
 
     def run_batches(rows: torch.Tensor, batch: int) -> None:
         """The updates of many minibatches in one native call; cd_step per batch where the
@@ -504,8 +523,7 @@ def fit_rbm(
         rows = rows.to(device=device, dtype=dtype)
         if inputs is not None:  # batch by batch, as step would: the same products, the same bits
             rows = torch.cat([inputs(rows[start:start + batch]) for start in range(0, rows.shape[0], batch)])
-        if not eval_rows:
-            eval_rows.append(rows[:batch])
+        eval_rows.keep(rows[:batch])
         fused = _fusable_sgd(optimizer, rbm)
         if fused is None:
             for start in range(0, rows.shape[0], batch):
@@ -533,10 +551,10 @@ def fit_rbm(
 
     def evaluate(epoch: int) -> dict:
         record = {}
-        if eval_rows:
+        if eval_rows.rows is not None:
             from ...evaluate.reconstruction import reconstruction_error
 
-            record["reconstruction_error"] = float(reconstruction_error(rbm, eval_rows[0][:1000]))
+            record["reconstruction_error"] = float(reconstruction_error(rbm, eval_rows.rows))
         if eval_fn is not None and (epoch % eval_every == 0 or epoch == epochs):
             results = eval_fn(rbm, epoch)
             if not isinstance(results, dict):
@@ -545,7 +563,7 @@ def fit_rbm(
             record.update(results)
         return record
 
-    state = {"method": method} if sparsity is None else {"method": method, "sparsity": sparsity}
+    state = {"method": method, "eval_rows": eval_rows, **({"sparsity": sparsity} if sparsity is not None else {})}
     return fit(step, data, run_batches=run_batches if epoch_op else None, model=rbm, optimizer=optimizer,
                epochs=epochs, batch_size=batch_size,
                lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, state=state,
