@@ -1,6 +1,9 @@
 """The ``dgm-fast`` command line: ``dgm-fast info``, ``dgm-fast bench``, ``dgm-fast train <model>``
 and ``dgm-fast repro <paper>``, one module per subcommand (``info.py``, ``bench.py``, per model
-``<model>.py`` and per paper ``repro_<paper>.py``, each with ``add_parser`` and ``run``)."""
+``<model>.py`` and per paper ``repro_<paper>.py``, each with ``add_parser`` and ``run``).
+
+``torchrun --nproc-per-node N -m dgm_fast train <model> ...`` runs a training command
+data-parallel: each process joins the group torchrun describes before the command runs."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import os
 import sys
 
 from . import bench, dbn, info, rbm, repro
+from ._common import fail
 
 _TRAIN_COMMANDS = (rbm, dbn)
 
@@ -24,8 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     for command in _TRAIN_COMMANDS:
         command.add_parser(train_sub)
     args = parser.parse_args(argv)
+    if hasattr(args, "dist_timeout"):  # a command that trains data-parallel under torchrun
+        from ..train import distributed
+
+        try:
+            distributed.init_from_env(getattr(args, "device", "cpu"), timeout_s=args.dist_timeout)
+        except (RuntimeError, ValueError) as exc:
+            return fail(str(exc))
     try:
         code = args.func(args)
+        if hasattr(args, "dist_timeout"):
+            distributed.shutdown()  # after every rank is done (not on an error: the others may wait elsewhere)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (`dgm-fast info | head`): exit quietly, as command-line tools do.

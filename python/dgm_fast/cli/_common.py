@@ -39,3 +39,12 @@ def plots_unavailable(no_plots: bool) -> str | None:
 
         return MISSING_MATPLOTLIB + "; or pass --no-plots"
     return None
+
+
+def add_distributed_options(parser) -> None:
+    """The options of a command that trains data-parallel when started by torchrun."""
+    from ..train.distributed import DEFAULT_TIMEOUT_S
+
+    parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help="under torchrun: how long a process waits for the others to join (and for any "
+                        "exchange) before it fails with an error (default: %(default)s)")

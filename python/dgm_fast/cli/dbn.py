@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import changed_options, fail, plots_unavailable
+from ._common import add_distributed_options, changed_options, fail, plots_unavailable
 
 AIS_RUNS, AIS_BETAS = 100, 5000
 SAMPLE_STEPS = 1000
@@ -56,6 +56,7 @@ def add_parser(train_sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
     p.add_argument("--restart", action="store_true", help="delete the checkpoints of an earlier run in --out")
+    add_distributed_options(p)
     p.set_defaults(func=run)
 
 
@@ -99,6 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
     from .._io import atomic_write
     from ..models.dbn import DBN, fine_tune_dbn, pretrain_dbn
+    from ..train import distributed
+
+    # Under torchrun every rank runs this; rank 0 alone checks and writes the files and prints.
+    writer = distributed.rank() == 0
+
+    def say(line: str) -> None:
+        if writer:
+            print(line, flush=True)
 
     try:
         hidden = [int(s) for s in args.layers.split(",")]
@@ -116,15 +125,23 @@ def run(args: argparse.Namespace) -> int:
         return fail(problem)
     out = Path(args.out)
     config = {name: getattr(args, name) for name in _RUN_OPTIONS}
-    if args.restart:
-        for path in [*out.glob("layer*.pt"), out / "updown.pt", out / "config.json", out / "dbn.pt"]:
-            path.unlink(missing_ok=True)
-    changed = changed_options(out / "config.json", config, _RUN_OPTIONS)
-    if changed:
-        return fail(f"{out} holds a DBN trained with {changed[0]}, not {changed[1]}. Pass the same options to "
+
+    def prepare() -> str | None:
+        """What is wrong with the files in --out, or None."""
+        if args.restart:
+            for path in [*out.glob("layer*.pt"), out / "updown.pt", out / "config.json", out / "dbn.pt"]:
+                path.unlink(missing_ok=True)
+        changed = changed_options(out / "config.json", config, _RUN_OPTIONS)
+        if changed:
+            return (f"{out} holds a DBN trained with {changed[0]}, not {changed[1]}. Pass the same options to "
                     "resume it, --restart to start over, or another --out.")
-    with atomic_write(out / "config.json", "w") as f:
-        json.dump(config, f, indent=2)
+        with atomic_write(out / "config.json", "w") as f:
+            json.dump(config, f, indent=2)
+        return None
+
+    problem = distributed.broadcast_object(prepare() if writer else None)
+    if problem:
+        return fail(problem)
 
     try:
         data, rows, side = _data(args.data, args.seed)
@@ -133,15 +150,17 @@ def run(args: argparse.Namespace) -> int:
     sizes = [rows.shape[1], *hidden]
     dbn = DBN(sizes, generator=torch.Generator().manual_seed(args.seed))
     dbn.rbms[0].init_visible_bias_from_data(rows)
-    print(f"pretraining a DBN {'-'.join(map(str, sizes))} on {len(data)} {args.data} images: "
-          f"{args.method.upper()}-{args.k}, {args.epochs} epochs per layer, batches of {args.batch_size}", flush=True)
+    ranks = distributed.world_size()
+    say(f"pretraining a DBN {'-'.join(map(str, sizes))} on {len(data)} {args.data} images: "
+        f"{args.method.upper()}-{args.k}, {args.epochs} epochs per layer, batches of {args.batch_size}"
+        + (f" in each of {ranks} processes (updates on {ranks * args.batch_size} rows)" if ranks > 1 else ""))
     start = time.perf_counter()
     try:
         histories = pretrain_dbn(
             dbn, data, epochs=args.epochs, batch_size=args.batch_size, upward=args.upward, method=args.method, k=args.k,
             lr=args.lr,
             momentum=args.momentum, weight_decay=args.weight_decay, checkpoint_dir=out,
-            generator=torch.Generator().manual_seed(args.seed + 1), progress=not args.quiet,
+            generator=torch.Generator().manual_seed(args.seed + 1), progress=not args.quiet and writer,
             progress_keys=("lr", "reconstruction_error"),
         )
     except KeyboardInterrupt:
@@ -154,20 +173,24 @@ def run(args: argparse.Namespace) -> int:
     bounds = {"greedy": _bound(dbn, rows, args.seed)}
     fine_tuning = []
     if args.fine_tune_epochs:
-        print(f"up-down fine-tuning: {args.fine_tune_epochs} epochs, CD-{args.fine_tune_k} in the top RBM", flush=True)
+        say(f"up-down fine-tuning: {args.fine_tune_epochs} epochs, CD-{args.fine_tune_k} in the top RBM")
         start = time.perf_counter()
         try:
             fine_tuning = fine_tune_dbn(
                 dbn, data, epochs=args.fine_tune_epochs, batch_size=args.batch_size, k=args.fine_tune_k,
                 lr=args.fine_tune_lr, momentum=args.momentum, weight_decay=args.weight_decay,
                 checkpoint=out / "updown.pt", generator=torch.Generator().manual_seed(args.seed + 6),
-                progress=not args.quiet)
+                progress=not args.quiet and writer)
         except KeyboardInterrupt:
             print(f"\ninterrupted; {out / 'updown.pt'} holds the last completed epoch: run the same command to resume",
                   file=sys.stderr)
             return 130
+        except ValueError as exc:
+            return fail(str(exc))
         seconds += time.perf_counter() - start
-        bounds["fine_tuned"] = _bound(dbn, rows, args.seed)
+        bounds["fine_tuned"] = _bound(dbn, rows, args.seed)  # every rank: AIS spreads its runs over them
+    if not writer:
+        return 0
     dbn.save(out / "dbn.pt")
     p = rows.mean(0).clamp(1e-3, 1 - 1e-3)
     baseline = float((rows * p.log() + (1 - rows) * (-p).log1p()).sum(1).mean())

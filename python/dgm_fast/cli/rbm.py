@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import changed_options, fail, plots_unavailable
+from ._common import add_distributed_options, changed_options, fail, plots_unavailable
 
 
 _EXACT_MAX_HIDDEN = 20  # exact log-likelihood by enumerating 2^n_hidden states up to here; AIS above
@@ -29,7 +29,10 @@ def add_parser(train_sub) -> None:
         "--eval-every epochs the log-likelihood of the training data is measured: exactly, by enumerating the "
         f"hidden states, with --hidden <= {_EXACT_MAX_HIDDEN}; else by AIS and reverse AIS, which bracket it "
         f"({AIS_RUNS} runs, {AIS_BETAS} temperatures). curve.png plots it with the reconstruction error and the "
-        "learning rate. dgm_fast.RBM.load(OUT/checkpoint.pt) reads the trained model back.",
+        "learning rate. dgm_fast.RBM.load(OUT/checkpoint.pt) reads the trained model back. Under torchrun (torchrun "
+        "--standalone --nproc-per-node N -m dgm_fast train rbm ...) the N processes train data-parallel: each "
+        "takes batches of --batch-size from its share of the data, an update averages their gradients (updates "
+        "on N x --batch-size rows, the learning rate unchanged), rank 0 writes the files.",
     )
     p_rbm.add_argument("--hidden", type=int, default=100, help="hidden units (default: %(default)s)")
     p_rbm.add_argument("--method", choices=["cd", "pcd", "fpcd", "pt"], default="cd",
@@ -52,6 +55,7 @@ def add_parser(train_sub) -> None:
                        help="no progress bar or preamble (the files written and final metrics are still printed)")
     p_rbm.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
     p_rbm.add_argument("--restart", action="store_true", help="delete the old checkpoint and start over")
+    add_distributed_options(p_rbm)
     p_rbm.set_defaults(func=run)
 
 
@@ -81,10 +85,13 @@ def run(args: argparse.Namespace) -> int:
     from .. import build_info, evaluate
     from .._io import atomic_write
     from ..models.rbm import RBM, fit_rbm
-    from ..train import load_checkpoint
+    from ..train import distributed, load_checkpoint
+
+    # Under torchrun every rank runs this; rank 0 alone checks the files, writes and prints.
+    writer = distributed.rank() == 0
 
     def say(*lines: str) -> None:
-        if not args.quiet:
+        if not args.quiet and writer:
             print(*lines, sep="\n", flush=True)
 
     if args.device == "cuda" and not (torch.cuda.is_available() and build_info()["cuda"]):
@@ -96,35 +103,47 @@ def run(args: argparse.Namespace) -> int:
         return fail(problem)
     out = Path(args.out)
     ckpt, config_path = out / "checkpoint.pt", out / "config.json"
-    done = 0  # epochs already in the checkpoint
     config = {name: getattr(args, name) for name in _RUN_OPTIONS}
     config["data"] = "sklearn digits, binarized with torch.bernoulli (seed)"
-    if args.restart:
-        for path in (ckpt, config_path):
-            path.unlink(missing_ok=True)
-    if ckpt.exists():
+
+    def prepare() -> tuple[str | None, int]:
+        """(what is wrong with the files in --out, or None; the epochs already trained)."""
+        if args.restart:
+            for path in (ckpt, config_path):
+                path.unlink(missing_ok=True)
+        if not ckpt.exists():
+            with atomic_write(config_path, "w") as f:
+                json.dump(config, f, indent=2)
+            return None, 0
         try:
             previous = load_checkpoint(ckpt)  # read once: the model and the epoch count
             trained, done = RBM.from_checkpoint(previous, ckpt), previous["epoch"]
+            processes = previous.get("world_size", 1)
             del previous
         except (RuntimeError, ValueError, KeyError) as exc:  # truncated, overwritten, not a checkpoint
-            return fail(f"could not read the checkpoint {ckpt} ({exc.__cause__ or exc}); it is corrupt or not a "
-                        "checkpoint of this command. Run again with --restart to delete it and start over.")
+            return (f"could not read the checkpoint {ckpt} ({exc.__cause__ or exc}); it is corrupt or not a "
+                    "checkpoint of this command. Run again with --restart to delete it and start over."), 0
         if trained.n_hidden != args.hidden:  # also caught below, unless config.json is gone
-            return fail(f"{ckpt} holds an RBM with {trained.n_hidden} hidden units, not --hidden {args.hidden}. "
-                        "Pass --restart to start over, or another --out.")
+            return (f"{ckpt} holds an RBM with {trained.n_hidden} hidden units, not --hidden {args.hidden}. "
+                    "Pass --restart to start over, or another --out."), 0
+        if processes != distributed.world_size():  # each rank's chains and random stream are in it
+            return (f"{ckpt} was written by {processes} process(es), this run has {distributed.world_size()}: resume "
+                    f"it with as many ({'torchrun --nproc-per-node ' + str(processes) if processes > 1 else 'no torchrun'}), "
+                    "--restart to start over, or another --out."), 0
         changed = changed_options(config_path, config, _RUN_OPTIONS)
         if changed:
-            return fail(f"{ckpt} was trained with {changed[0]}, not {changed[1]}. Pass the same options to resume "
-                        "it, --restart to start over, or another --out.")
+            return (f"{ckpt} was trained with {changed[0]}, not {changed[1]}. Pass the same options to resume "
+                    "it, --restart to start over, or another --out."), 0
         if done >= args.epochs:
             say(f"{ckpt} already holds {done} epochs (asked for {args.epochs}); nothing to train, "
                 "writing the outputs. Pass a larger --epochs to continue.")
         else:
             say(f"resuming {ckpt} after epoch {done} of {args.epochs}")
-    else:
-        with atomic_write(config_path, "w") as f:
-            json.dump(config, f, indent=2)
+        return None, done
+
+    problem, done = distributed.broadcast_object(prepare() if writer else None)
+    if problem:
+        return fail(problem)
 
     data, _ = digits_data(args.seed, args.device)
     init_gen = torch.Generator().manual_seed(args.seed)  # the initial weights are drawn on the CPU
@@ -147,9 +166,11 @@ def run(args: argparse.Namespace) -> int:
                 "reverse_ais_log_likelihood": ll(backward.log_z)}
 
     tau = args.lr_decay
+    ranks = distributed.world_size()
     say(f"training an RBM ({data.shape[1]} Bernoulli visible, {args.hidden} Bernoulli hidden) with "
         f"{args.method.upper()}-{args.k} on {data.shape[0]} digits binarized with seed {args.seed}, "
         f"{args.epochs} epochs of batches of {args.batch_size} on {args.device}"
+        + (f" in each of {ranks} processes (updates on {ranks * args.batch_size} rows)" if ranks > 1 else "")
         + f"; {'exact' if exact else 'AIS'} log-likelihood every {args.eval_every} epochs")
     start = time.perf_counter()
     try:
@@ -158,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
             lr_schedule=(lambda epoch: 1.0 / (1.0 + epoch / tau)) if tau > 0 else None,
             generator=torch.Generator(device=args.device).manual_seed(args.seed),
-            checkpoint=ckpt, resume=True, progress=not args.quiet, eval_fn=eval_fn, eval_every=args.eval_every,
+            checkpoint=ckpt, resume=True, progress=not args.quiet and writer, eval_fn=eval_fn, eval_every=args.eval_every,
             progress_keys=("lr", "reconstruction_error", "exact_log_likelihood", "ais_log_likelihood"),
         )
     except KeyboardInterrupt:
@@ -166,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     seconds = time.perf_counter() - start
+    if not writer:
+        return 0
 
     samples_png, curve_png, history_json = out / "samples.png", out / "curve.png", out / "history.json"
     with atomic_write(history_json, "w") as f:
