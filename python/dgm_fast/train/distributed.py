@@ -148,23 +148,33 @@ def broadcast_module(module: torch.nn.Module) -> None:
         dist.broadcast(tensor.data, src=0)
 
 
+_BUCKET_NUMEL = 1 << 16  # tensors at least this large are reduced in place; smaller ones share one buffer
+
+
 @torch.no_grad()
 def all_reduce_mean_(tensors) -> None:
-    """Each tensor replaced by its mean over the ranks: one all-reduce of one flat buffer per
-    dtype and device (SUM, then divide)."""
-    if not is_distributed():
+    """Each tensor replaced by its mean over the ranks (SUM, then divide: gloo has no AVG). Large
+    tensors are reduced in place, without a copy; the small ones (biases) travel together in one
+    buffer per dtype and device, so that each costs no call of its own. All calls are in flight
+    at once."""
+    if world_size() == 1:
         return
-    groups: dict = {}
-    for t in tensors:
-        groups.setdefault((t.dtype, t.device), []).append(t)
     scale = 1.0 / world_size()
-    for group in groups.values():
+    pending, small = [], {}
+    for t in tensors:
+        if t.numel() >= _BUCKET_NUMEL and t.is_contiguous():
+            pending.append((dist.all_reduce(t, async_op=True), t, None))
+        else:
+            small.setdefault((t.dtype, t.device), []).append(t)
+    for group in small.values():
         flat = torch.cat([t.reshape(-1) for t in group])
-        dist.all_reduce(flat)
-        flat.mul_(scale)
+        pending.append((dist.all_reduce(flat, async_op=True), flat, group))
+    for work, reduced, group in pending:
+        work.wait()
+        reduced.mul_(scale)
         offset = 0
-        for t in group:
-            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        for t in group or ():
+            t.copy_(reduced[offset:offset + t.numel()].view_as(t))
             offset += t.numel()
 
 
