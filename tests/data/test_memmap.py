@@ -85,3 +85,36 @@ def test_memmap_reads_rows_lazily(tmp_path):
         assert torch.allclose(ds[i], torch.full((d,), ((i % 251) + 1) / 255))
     assert torch.equal(ds[1], torch.zeros(d))
     assert rss() - before < 64 * 1024 * 1024, "reading 4 rows loaded far more than 4 rows"
+
+
+def test_batches_are_the_files_rows_in_the_order_asked(tmp_path):
+    rows = np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "rows.npy", rows)
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(rows.reshape(1000, 784)))
+    index = [5, 3, 4, 999, 0, 5, -1, 6, 7, 8]  # unsorted, repeated, negative, runs
+    expected = torch.from_numpy(rows.reshape(1000, 784)[index]).float() * (1 / 255)
+    ds = MemmapDataset(tmp_path / "rows.npy", scale=1 / 255, flatten=True)
+    assert torch.equal(torch.stack(ds.__getitems__(index)), expected)
+    assert torch.equal(ds[-1], expected[6])
+    fortran = MemmapDataset(tmp_path / "fortran.npy", scale=1 / 255)  # read through the map
+    assert torch.equal(torch.stack(fortran.__getitems__(index)), expected)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssFile from /proc (Linux)")
+def test_reading_a_file_does_not_keep_its_pages_in_the_process(tmp_path):
+    def resident_file_kib():
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+        pytest.skip("no RssFile in /proc/self/status")
+
+    rows = np.random.default_rng(0).integers(0, 256, (80_000, 784), dtype=np.uint8)  # 63 MB
+    np.save(tmp_path / "big.npy", rows)
+    del rows
+    ds = MemmapDataset(tmp_path / "big.npy")
+    before = resident_file_kib()
+    order = np.random.default_rng(1).permutation(80_000)
+    for start in range(0, 80_000, 1000):
+        ds.__getitems__(order[start:start + 1000].tolist())
+    # through the map, the whole file (61,250 KiB) would now count as this process's memory
+    assert resident_file_kib() - before < 8 * 1024

@@ -253,3 +253,30 @@ def test_tensor_batches_are_those_of_a_plain_dataloader(shuffle):
         for (a,), (b,) in pairs:
             assert torch.equal(a, b)
     assert torch.equal(ours_generator.get_state(), theirs_generator.get_state())
+
+
+def test_dataset_batches_are_those_of_a_plain_dataloader():
+    rows = torch.utils.data.TensorDataset(torch.randn(57, 3, generator=torch.Generator().manual_seed(0)))
+    ours_generator, theirs_generator = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    ours = train.make_loader(rows, 8, generator=ours_generator)
+    theirs = DataLoader(rows, batch_size=8, shuffle=True, generator=theirs_generator)
+    for _ in range(2):
+        for (a,), (b,) in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b)
+    assert torch.equal(ours_generator.get_state(), theirs_generator.get_state())
+
+
+@pytest.mark.parametrize("n, ranks", [(1797, 2), (100, 3), (7, 7)])
+def test_the_shards_are_those_of_torchs_distributed_sampler(n, ranks):
+    from torch.utils.data import DistributedSampler
+
+    from dgm_fast.train.loop import _CompactDistributedSampler
+
+    rows = list(range(n))
+    for rank in range(ranks):
+        for epoch in (0, 5):
+            ours = _CompactDistributedSampler(rows, num_replicas=ranks, rank=rank, seed=11, drop_last=True)
+            theirs = DistributedSampler(rows, num_replicas=ranks, rank=rank, seed=11, drop_last=True)
+            ours.set_epoch(epoch)
+            theirs.set_epoch(epoch)
+            assert list(ours) == list(theirs) and len(ours) == n // ranks

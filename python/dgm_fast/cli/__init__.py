@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from . import bench, dbn, info, rbm, repro
+from . import bench, data, dbn, info, rbm, repro
 from ._common import fail
 
 _TRAIN_COMMANDS = (rbm, dbn)
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     info.add_parser(sub)
     bench.add_parser(sub)
     repro.add_parser(sub)
+    data.add_parser(sub)
     p_train = sub.add_parser("train", help="train a model")
     train_sub = p_train.add_subparsers(dest="model", required=True)
     for command in _TRAIN_COMMANDS:

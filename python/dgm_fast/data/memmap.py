@@ -68,8 +68,14 @@ class MemmapDataset(Dataset):
     may be larger than memory. Raw (non-``.npy``) files need ``shape`` and ``dtype``.
     ``labels`` (optional, a tensor/array of length N) makes items ``(row, label)``.
 
-    Safe with DataLoader workers (the map is reopened lazily in each process). Batched
-    fetching (``__getitems__``) reads all rows of a batch with one sorted fancy index.
+    Rows are read with ``os.pread`` into fresh buffers, not through the map: pages touched
+    through a map stay resident in the process (its RSS) until the kernel needs them, so an
+    epoch over a file larger than memory would show the whole file as the process's memory.
+    Read this way, only the page cache holds them, which the kernel shares and evicts. A batch
+    (``__getitems__``) is read in index order, each run of consecutive rows in one call. The
+    map (``array``) serves files whose rows are not contiguous (Fortran order).
+
+    Safe with DataLoader workers (the file is reopened lazily in each process).
     """
 
     def __init__(
@@ -102,6 +108,10 @@ class MemmapDataset(Dataset):
                 f"labels has {len(self.labels)} entries but {self.path} has {arr.shape[0]} rows"
             )
         self._array: np.ndarray | None = arr
+        # where row i starts in the file, when rows are contiguous bytes there
+        self._row_bytes = int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.dtype.itemsize
+        self._data_offset = int(arr.offset) if arr.flags.c_contiguous and isinstance(arr, np.memmap) else None
+        self._fd: int | None = None
 
     @property
     def array(self) -> np.ndarray:
@@ -115,16 +125,41 @@ class MemmapDataset(Dataset):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_array"] = None  # reopen in the receiving process instead of pickling the data
+        state["_fd"] = None
         return state
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _read_rows(self, sorted_idx: np.ndarray) -> np.ndarray:
+        """Rows at ``sorted_idx`` (ascending, non-negative) as a fresh array ``[k, ...]``."""
+        if self._data_offset is None:
+            return self.array[sorted_idx]  # a fancy index copies
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        size = self._row_bytes
+        out = bytearray(len(sorted_idx) * size)
+        view = memoryview(out)
+        # runs of consecutive rows: one read each
+        breaks = np.flatnonzero(np.diff(sorted_idx) != 1) + 1
+        for run_start, run_stop in zip(np.r_[0, breaks], np.r_[breaks, len(sorted_idx)]):
+            first, count = int(sorted_idx[run_start]), int(run_stop - run_start)
+            want = count * size
+            got = os.preadv(self._fd, [view[run_start * size:run_start * size + want]],
+                            self._data_offset + first * size)
+            if got != want:
+                raise DatasetIntegrityError(f"{self.path}: read {got} of {want} bytes at row {first}; the file "
+                                            "was truncated after it was opened")
+        return np.frombuffer(out, dtype=self.dtype).reshape(len(sorted_idx), *self.shape[1:])
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def _to_tensor(self, rows: np.ndarray) -> torch.Tensor:
-        # np.array copies just these rows out of the map (a fancy index already did: no copy)
-        fresh = type(rows) is np.ndarray and rows.base is None
-        t = torch.from_numpy(rows if fresh else np.array(rows))
-        t = t.to(self.out_dtype)
+        # rows from _read_rows are this call's own buffer: no copy before the conversion
+        t = torch.from_numpy(rows).to(self.out_dtype)
         if self.scale is not None:
             t = t * self.scale
         return t
@@ -134,7 +169,7 @@ class MemmapDataset(Dataset):
         index = int(index)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {self.path} with {n} rows")
-        x = self._to_tensor(self.array[index])
+        x = self._to_tensor(self._read_rows(np.array([index % n], dtype=np.int64))[0])
         if self.flatten:
             x = x.reshape(-1)
         if self.labels is not None:
@@ -148,7 +183,7 @@ class MemmapDataset(Dataset):
             raise IndexError(f"indices out of range for {self.path} with {n} rows")
         idx %= max(n, 1)
         order = np.argsort(idx, kind="stable")
-        rows = self._to_tensor(self.array[idx[order]])  # sorted reads are sequential on disk
+        rows = self._to_tensor(self._read_rows(idx[order]))  # sorted reads are sequential on disk
         batch = torch.empty_like(rows)
         batch[torch.from_numpy(order)] = rows
         if self.flatten:

@@ -45,6 +45,44 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+_CHUNK_INDICES = 1 << 16  # a permutation is handed out as Python ints this many at a time
+
+
+def _chunked(order: torch.Tensor):
+    for chunk in order.split(_CHUNK_INDICES):
+        yield from chunk.tolist()
+
+
+class _CompactRandomSampler(RandomSampler):
+    """``RandomSampler``'s order and random draws, with the epoch's permutation kept as a tensor
+    (8 bytes a row) rather than a list of Python ints (36): on a file of 784-byte rows that list
+    alone would be 4.6 % of the file in memory."""
+
+    def __iter__(self):
+        if self.replacement or self._num_samples is not None or self.generator is None:
+            yield from super().__iter__()
+            return
+        n = len(self.data_source)
+        yield from _chunked(torch.randperm(n, generator=self.generator))
+        # RandomSampler draws a second permutation at the end and keeps none of it: so do we,
+        # so that a run's later draws do not depend on which sampler served it.
+        torch.randperm(n, generator=self.generator)
+
+
+class _CompactDistributedSampler(DistributedSampler):
+    """``DistributedSampler``'s shard of each epoch's permutation (shuffled, the tail dropped),
+    kept as a tensor (see _CompactRandomSampler)."""
+
+    def __iter__(self):
+        if not (self.shuffle and self.drop_last):
+            yield from super().__iter__()
+            return
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.dataset), generator=g)[:self.total_size]
+        yield from _chunked(order[self.rank:self.total_size:self.num_replicas])
+
+
 def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch.Generator | None = None,
                 name: str = "fit") -> DataLoader:
     """``data`` as a DataLoader: a DataLoader is used as it is; a tensor (rows are examples) or a
@@ -69,14 +107,15 @@ def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch
         # One indexing op per batch rather than a row at a time and a stack: the same rows, in
         # the same order (the sampler DataLoader(shuffle=True) builds, drawing the same numbers).
         rows = TensorDataset(data)
-        order = RandomSampler(rows, generator=generator) if shuffle else SequentialSampler(rows)
+        order = _CompactRandomSampler(rows, generator=generator) if shuffle else SequentialSampler(rows)
         return DataLoader(rows, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
                           generator=generator)
     if not isinstance(data, Dataset):
         raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
     if isinstance(data, IterableDataset):  # a stream: it decides its own order
         return DataLoader(data, batch_size=batch_size)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+    order = _CompactRandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    return DataLoader(data, batch_size=batch_size, sampler=order, generator=generator, drop_last=False)
 
 
 def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) -> DataLoader:
@@ -103,8 +142,8 @@ def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) 
     if len(data) < size:
         raise ValueError(f"{name}: {len(data)} rows cannot be shared by {size} ranks (each needs at least one row)")
     seed = int(torch.randint(2**62, (1,), generator=generator).item())
-    sampler = DistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
-                                 seed=distributed.broadcast_object(seed), drop_last=True)
+    sampler = _CompactDistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
+                                         seed=distributed.broadcast_object(seed), drop_last=True)
     return DataLoader(data, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None,
                       generator=generator)
 
