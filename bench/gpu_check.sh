@@ -139,6 +139,10 @@ print(str(json.load(open(sys.argv[1])).get('cuda')).lower())" "$WORK/build_info.
 PYTEST=("$PY" -m pytest -p no:cacheprovider)  # no .pytest_cache in the tree
 phase pytest_cuda 120 "$WORK/pytest_cuda.log" tee "${PYTEST[@]}" -q tests/test_cuda.py -rA \
   --junitxml="$WORK/junit_cuda.xml"
+# data-parallel on NCCL: one GPU, so one process; the NCCL group, the all-reduce hook, rank 0's writes
+phase torchrun_nccl 90 "$WORK/torchrun_nccl.log" "" env TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 \
+  "$PY" -m torch.distributed.run --standalone --nproc-per-node 1 -m dgm_fast train rbm --device cuda \
+  --hidden 16 --epochs 3 --eval-every 3 --no-plots --quiet --out "$WORK/nccl_rbm"
 phase pytest_all 300 "$WORK/pytest_all.log" tee "${PYTEST[@]}" -q -rfEs --junitxml="$WORK/junit_all.xml"
 
 # --- 6. benchmarks: the packaged suite on the GPU (quick sizes), then the scripts with a table of

@@ -106,7 +106,14 @@ def checks(out: Path) -> dict:
     seen["ais"] = (forward.log_z, forward.log_weights, backward.log_z, backward.log_weights)
     seen["small"] = small.state_dict()
 
-    # 4. Bad input: fewer rows than ranks; a DataLoader without a DistributedSampler.
+    # 4. Bad input: rows that do not divide among the ranks (a warning); fewer rows than ranks; a
+    # DataLoader without a DistributedSampler (errors).
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(lambda b: None, data[:5], epochs=1, batch_size=BATCH, progress=False)
+    seen["uneven"] = [str(w.message) for w in caught]
     for name, bad in (("one_row", data[:1]), ("plain_loader", torch.utils.data.DataLoader(TensorDataset(data)))):
         try:
             fit(lambda b: None, bad, epochs=1, batch_size=BATCH, progress=False)

@@ -111,6 +111,9 @@ def test_ais_spreads_its_runs_over_the_ranks_and_estimates_once(checks):
 
 def test_bad_input_in_a_process_group(checks):
     _, (rank0, rank1) = checks
+    assert rank0["uneven"] == ["fit: 5 rows do not divide among 2 ranks; every epoch leaves out 1 row(s) of its "
+                               "shuffle (others each epoch), so that every rank takes as many steps"]
+    assert rank1["uneven"] == []  # rank 0 says it
     for seen in (rank0, rank1):
         assert "1 rows cannot be shared by 2 ranks" in seen["one_row"]
         assert "must shard the data with a torch.utils.data.DistributedSampler" in seen["plain_loader"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,10 @@ def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) 
         raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
     if len(data) < size:
         raise ValueError(f"{name}: {len(data)} rows cannot be shared by {size} ranks (each needs at least one row)")
+    if len(data) % size and distributed.rank() == 0:
+        warnings.warn(f"{name}: {len(data)} rows do not divide among {size} ranks; every epoch leaves out "
+                      f"{len(data) % size} row(s) of its shuffle (others each epoch), so that every rank takes as many "
+                      "steps", stacklevel=3)
     seed = int(torch.randint(2**62, (1,), generator=generator).item())
     sampler = _CompactDistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
                                          seed=distributed.broadcast_object(seed), drop_last=True)
