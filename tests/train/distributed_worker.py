@@ -14,10 +14,11 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from dgm_fast.data import load_digits
+from dgm_fast.data import MemmapDataset, load_digits
 from dgm_fast.evaluate import ais, reverse_ais
 from dgm_fast.models.rbm import RBM, cd_gradients, fit_rbm
 from dgm_fast.train import distributed, fit
@@ -96,7 +97,20 @@ def checks(out: Path) -> dict:
                                 epochs=1, batch_size=BATCH, progress=False)
     seen["union"], seen["negatives"], seen["after_one_update"] = union, negatives, rbm.state_dict()
 
-    # 3. AIS with its runs spread over the ranks.
+    # 3. A memory-mapped file, sharded: which rows each rank trained on, epoch by epoch.
+    if distributed.rank() == 0:
+        np.save(out / "rows.npy", np.arange(101, dtype=np.float32)[:, None].repeat(3, 1))
+    torch.distributed.barrier()
+    seen_rows = []
+
+    def record_rows(batch):
+        seen_rows.append(batch[:, 0].long().tolist())
+
+    fit(record_rows, MemmapDataset(out / "rows.npy"), epochs=2, batch_size=7, progress=False,
+        shuffle_generator=torch.Generator().manual_seed(9))
+    seen["memmap_rows"] = seen_rows
+
+    # 4. AIS with its runs spread over the ranks.
     small = RBM(12, 10, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         small.weight.mul_(8)
@@ -106,7 +120,7 @@ def checks(out: Path) -> dict:
     seen["ais"] = (forward.log_z, forward.log_weights, backward.log_z, backward.log_weights)
     seen["small"] = small.state_dict()
 
-    # 4. Bad input: rows that do not divide among the ranks (a warning); fewer rows than ranks; a
+    # 5. Bad input: rows that do not divide among the ranks (a warning); fewer rows than ranks; a
     # DataLoader without a DistributedSampler (errors).
     import warnings
 

@@ -95,6 +95,20 @@ def test_the_checkpoint_holds_every_ranks_chains_and_refuses_another_world_size(
     assert (out / "pcd.pt").read_bytes() == before  # nothing lost
 
 
+def test_a_memory_mapped_file_is_sharded_disjointly_and_reshuffled_each_epoch(checks):
+    _, (rank0, rank1) = checks
+    # 101 rows, 2 ranks: 50 each per epoch, in batches of 7 (the last of 1), one row left out
+    epochs = []
+    for epoch in range(2):
+        mine = [rank0["memmap_rows"][8 * epoch + i] for i in range(8)]
+        theirs = [rank1["memmap_rows"][8 * epoch + i] for i in range(8)]
+        assert [len(b) for b in mine] == [len(b) for b in theirs] == [7] * 7 + [1]
+        a, b = sum(mine, []), sum(theirs, [])
+        assert len(set(a)) == len(set(b)) == 50 and not set(a) & set(b)
+        epochs.append(a + b)
+    assert epochs[0] != epochs[1]  # set_epoch: another shuffle
+
+
 def test_ais_spreads_its_runs_over_the_ranks_and_estimates_once(checks):
     _, (rank0, rank1) = checks
     log_z, log_w, reverse_log_z, reverse_log_w = rank0["ais"]

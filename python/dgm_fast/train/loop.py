@@ -100,30 +100,40 @@ def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch
         return data
     if batch_size < 1:
         raise ValueError(f"{name}: batch_size must be >= 1, got {batch_size}")
+    data = _as_dataset(data, name)
+    if isinstance(data, IterableDataset):  # a stream: it decides its own order
+        return DataLoader(data, batch_size=batch_size)
+    order = _CompactRandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    return _batches(data, order, batch_size, generator)
+
+
+def _as_dataset(data, name: str) -> Dataset:
+    """A tensor's rows as a TensorDataset, checked here once rather than per batch; a Dataset as it is."""
     if isinstance(data, torch.Tensor):
         if data.dim() == 0 or data.shape[0] == 0:
             raise ValueError(f"{name}: data is empty (shape {list(data.shape)})")
         if data.is_floating_point() and not torch.isfinite(data).all():
             raise ValueError(f"{name}: data contains NaN or Inf")
-        # One indexing op per batch rather than a row at a time and a stack: the same rows, in
-        # the same order (the sampler DataLoader(shuffle=True) builds, drawing the same numbers).
-        rows = TensorDataset(data)
-        order = _CompactRandomSampler(rows, generator=generator) if shuffle else SequentialSampler(rows)
-        return DataLoader(rows, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
-                          generator=generator)
+        return TensorDataset(data)
     if not isinstance(data, Dataset):
         raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
-    if isinstance(data, IterableDataset):  # a stream: it decides its own order
-        return DataLoader(data, batch_size=batch_size)
-    order = _CompactRandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    return data
+
+
+def _batches(data: Dataset, order, batch_size: int, generator) -> DataLoader:
+    """Batches of ``data`` in the order of the sampler ``order``, with the draws of
+    ``DataLoader(shuffle=True)`` (the loader's ``generator`` gives each epoch's worker seed)."""
+    if isinstance(data, TensorDataset):
+        # One indexing op per batch rather than a row at a time and a stack: the same rows.
+        return DataLoader(data, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
+                          generator=generator)
     return DataLoader(data, batch_size=batch_size, sampler=order, generator=generator, drop_last=False)
 
 
 def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) -> DataLoader:
     size = distributed.world_size()
     if isinstance(data, DataLoader):
-        sampler = data.batch_sampler.sampler if data.batch_sampler is not None else data.sampler
-        if not isinstance(sampler, DistributedSampler):
+        if _distributed_sampler(data) is None:
             raise ValueError(f"{name}: in a process group of {size} ranks a DataLoader must shard the data with a "
                              "torch.utils.data.DistributedSampler (or pass the tensor or Dataset itself)")
         return data
@@ -132,14 +142,7 @@ def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) 
     if isinstance(data, IterableDataset):
         raise ValueError(f"{name}: a stream (IterableDataset) cannot be sharded over {size} ranks here; pass a map-style "
                          "Dataset (e.g. dgm_fast.data.MemmapDataset) or a DataLoader with a DistributedSampler")
-    if isinstance(data, torch.Tensor):
-        if data.dim() == 0 or data.shape[0] == 0:
-            raise ValueError(f"{name}: data is empty (shape {list(data.shape)})")
-        if data.is_floating_point() and not torch.isfinite(data).all():
-            raise ValueError(f"{name}: data contains NaN or Inf")
-        data = TensorDataset(data)
-    if not isinstance(data, Dataset):
-        raise TypeError(f"{name}: data must be a Tensor, a Dataset or a DataLoader, got {type(data).__name__}")
+    data = _as_dataset(data, name)
     if len(data) < size:
         raise ValueError(f"{name}: {len(data)} rows cannot be shared by {size} ranks (each needs at least one row)")
     if len(data) % size and distributed.rank() == 0:
@@ -149,8 +152,7 @@ def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) 
     seed = int(torch.randint(2**62, (1,), generator=generator).item())
     sampler = _CompactDistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
                                          seed=distributed.broadcast_object(seed), drop_last=True)
-    return DataLoader(data, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None,
-                      generator=generator)
+    return _batches(data, sampler, batch_size, generator)
 
 
 def _distributed_sampler(loader: DataLoader):
