@@ -41,6 +41,14 @@ def plots_unavailable(no_plots: bool) -> str | None:
     return None
 
 
+def processes_phrase(batch_size: int) -> str:
+    """How a training command's batches add up under torchrun ("" in a single process)."""
+    from ..train.distributed import world_size
+
+    ranks = world_size()
+    return f" in each of {ranks} processes (updates on {ranks * batch_size} rows)" if ranks > 1 else ""
+
+
 def add_distributed_options(parser) -> None:
     """The options of a command that trains data-parallel when started by torchrun."""
     from ..train.distributed import DEFAULT_TIMEOUT_S

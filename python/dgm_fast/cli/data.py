@@ -37,13 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.synthetic import write_distorted_mnist
 
     rows = args.rows if args.rows is not None else int(args.gigabytes * 1e9 // _ROW_BYTES)
-    if rows < 1:
-        return fail(f"--rows/--gigabytes must give at least one row, got {rows}")
-    if not args.out.endswith(".npy"):
-        return fail(f"--out must name a .npy file, got {args.out}")
-    if args.sigma <= 0 or args.alpha < 0 or args.noise_std < 0:
-        return fail("--sigma must be > 0, --alpha and --noise-std >= 0")
-    try:
+    try:  # write_distorted_mnist checks the arguments and says what is wrong
         path = write_distorted_mnist(args.out, rows, distortion=args.distortion, seed=args.seed, alpha=args.alpha,
                                      sigma=args.sigma, noise_std=args.noise_std, progress=not args.quiet)
     except (OSError, RuntimeError, ValueError) as exc:

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import add_distributed_options, changed_options, fail, plots_unavailable
+from ._common import add_distributed_options, changed_options, fail, plots_unavailable, processes_phrase
 
 AIS_RUNS, AIS_BETAS = 100, 5000
 SAMPLE_STEPS = 1000
@@ -150,10 +150,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = [rows.shape[1], *hidden]
     dbn = DBN(sizes, generator=torch.Generator().manual_seed(args.seed))
     dbn.rbms[0].init_visible_bias_from_data(rows)
-    ranks = distributed.world_size()
     say(f"pretraining a DBN {'-'.join(map(str, sizes))} on {len(data)} {args.data} images: "
         f"{args.method.upper()}-{args.k}, {args.epochs} epochs per layer, batches of {args.batch_size}"
-        + (f" in each of {ranks} processes (updates on {ranks * args.batch_size} rows)" if ranks > 1 else ""))
+        + processes_phrase(args.batch_size))
     start = time.perf_counter()
     try:
         histories = pretrain_dbn(

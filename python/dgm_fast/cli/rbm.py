@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import add_distributed_options, changed_options, fail, plots_unavailable
+from ._common import add_distributed_options, changed_options, fail, plots_unavailable, processes_phrase
 
 
 _EXACT_MAX_HIDDEN = 20  # exact log-likelihood by enumerating 2^n_hidden states up to here; AIS above
@@ -166,11 +166,10 @@ def run(args: argparse.Namespace) -> int:
                 "reverse_ais_log_likelihood": ll(backward.log_z)}
 
     tau = args.lr_decay
-    ranks = distributed.world_size()
     say(f"training an RBM ({data.shape[1]} Bernoulli visible, {args.hidden} Bernoulli hidden) with "
         f"{args.method.upper()}-{args.k} on {data.shape[0]} digits binarized with seed {args.seed}, "
         f"{args.epochs} epochs of batches of {args.batch_size} on {args.device}"
-        + (f" in each of {ranks} processes (updates on {ranks * args.batch_size} rows)" if ranks > 1 else "")
+        + processes_phrase(args.batch_size)
         + f"; {'exact' if exact else 'AIS'} log-likelihood every {args.eval_every} epochs")
     start = time.perf_counter()
     try:

@@ -85,6 +85,9 @@ def write_distorted_mnist(path: str | os.PathLike, rows: int, *, distortion: str
         raise ValueError(f"write_distorted_mnist: rows must be a positive integer, got {rows!r}")
     if distortion not in ("elastic", "noise"):
         raise ValueError(f"write_distorted_mnist: distortion must be 'elastic' or 'noise', got {distortion!r}")
+    if not (sigma > 0 and alpha >= 0 and noise_std >= 0):
+        raise ValueError(f"write_distorted_mnist: sigma must be > 0, alpha and noise_std >= 0, got sigma={sigma}, "
+                         f"alpha={alpha}, noise_std={noise_std}")
     if source is None:
         from .mnist import load_mnist
 

@@ -130,12 +130,16 @@ def broadcast_object(obj):
     return holder[0]
 
 
-def gather_objects(obj) -> list:
-    """Every rank's ``obj``, in rank order, on every rank."""
+def gather_objects(obj, dst: int | None = None) -> list | None:
+    """Every rank's ``obj``, in rank order: on every rank, or with ``dst`` on that rank only (the
+    others get None)."""
     if not is_distributed():
         return [obj]
-    out = [None] * world_size()
-    dist.all_gather_object(out, obj)
+    out = [None] * world_size() if dst is None or rank() == dst else None
+    if dst is None:
+        dist.all_gather_object(out, obj)
+    else:
+        dist.gather_object(obj, out, dst=dst)
     return out
 
 

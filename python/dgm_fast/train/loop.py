@@ -94,16 +94,25 @@ def make_loader(data, batch_size: int, *, shuffle: bool = True, generator: torch
     epoch from a ``DistributedSampler`` (seeded from rank 0's ``generator``; call ``set_epoch``),
     which leaves out the last ``n mod world_size`` rows of each epoch's shuffle so that every rank
     has as many batches. A DataLoader must then bring its own ``DistributedSampler``."""
-    if distributed.is_distributed():
-        return _sharded_loader(data, batch_size, shuffle, generator, name)
+    parallel = distributed.is_distributed()
     if isinstance(data, DataLoader):
+        if parallel and _distributed_sampler(data) is None:
+            raise ValueError(f"{name}: in a process group of {distributed.world_size()} ranks a DataLoader must shard "
+                             "the data with a torch.utils.data.DistributedSampler (or pass the tensor or Dataset itself)")
         return data
     if batch_size < 1:
         raise ValueError(f"{name}: batch_size must be >= 1, got {batch_size}")
     data = _as_dataset(data, name)
     if isinstance(data, IterableDataset):  # a stream: it decides its own order
+        if parallel:
+            raise ValueError(f"{name}: a stream (IterableDataset) cannot be sharded over {distributed.world_size()} "
+                             "ranks here; pass a map-style Dataset (e.g. dgm_fast.data.MemmapDataset) or a DataLoader "
+                             "with a DistributedSampler")
         return DataLoader(data, batch_size=batch_size)
-    order = _CompactRandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
+    if parallel:
+        order = _shard(data, shuffle, generator, name)
+    else:
+        order = _CompactRandomSampler(data, generator=generator) if shuffle else SequentialSampler(data)
     return _batches(data, order, batch_size, generator)
 
 
@@ -130,19 +139,9 @@ def _batches(data: Dataset, order, batch_size: int, generator) -> DataLoader:
     return DataLoader(data, batch_size=batch_size, sampler=order, generator=generator, drop_last=False)
 
 
-def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) -> DataLoader:
+def _shard(data: Dataset, shuffle: bool, generator, name: str) -> DistributedSampler:
+    """This rank's sampler in a process group, seeded from rank 0's ``generator``."""
     size = distributed.world_size()
-    if isinstance(data, DataLoader):
-        if _distributed_sampler(data) is None:
-            raise ValueError(f"{name}: in a process group of {size} ranks a DataLoader must shard the data with a "
-                             "torch.utils.data.DistributedSampler (or pass the tensor or Dataset itself)")
-        return data
-    if batch_size < 1:
-        raise ValueError(f"{name}: batch_size must be >= 1, got {batch_size}")
-    if isinstance(data, IterableDataset):
-        raise ValueError(f"{name}: a stream (IterableDataset) cannot be sharded over {size} ranks here; pass a map-style "
-                         "Dataset (e.g. dgm_fast.data.MemmapDataset) or a DataLoader with a DistributedSampler")
-    data = _as_dataset(data, name)
     if len(data) < size:
         raise ValueError(f"{name}: {len(data)} rows cannot be shared by {size} ranks (each needs at least one row)")
     if len(data) % size and distributed.rank() == 0:
@@ -150,16 +149,18 @@ def _sharded_loader(data, batch_size: int, shuffle: bool, generator, name: str) 
                       f"{len(data) % size} row(s) of its shuffle (others each epoch), so that every rank takes as many "
                       "steps", stacklevel=3)
     seed = int(torch.randint(2**62, (1,), generator=generator).item())
-    sampler = _CompactDistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
-                                         seed=distributed.broadcast_object(seed), drop_last=True)
-    return _batches(data, sampler, batch_size, generator)
+    return _CompactDistributedSampler(data, num_replicas=size, rank=distributed.rank(), shuffle=shuffle,
+                                      seed=distributed.broadcast_object(seed), drop_last=True)
+
+
+def _index_batches(loader: DataLoader):
+    """What yields ``loader``'s batches of indices (its batch sampler; see _batches)."""
+    return loader.batch_sampler if loader.batch_sampler is not None else loader.sampler
 
 
 def _distributed_sampler(loader: DataLoader):
     """The DistributedSampler behind ``loader``, if any."""
-    sampler = loader.batch_sampler.sampler if loader.batch_sampler is not None else loader.sampler
-    if isinstance(sampler, BatchSampler):
-        sampler = sampler.sampler
+    sampler = getattr(_index_batches(loader), "sampler", None)
     return sampler if isinstance(sampler, DistributedSampler) else None
 
 
@@ -327,7 +328,7 @@ def fit(
             **dict(extra or {}),
         }
         if parallel:
-            return {**common, "world_size": size, "ranks": distributed.gather_objects(own_state())}
+            return {**common, "world_size": size, "ranks": distributed.gather_objects(own_state(), dst=0)}
         return {**common, **own_state()}
 
     def write() -> None:
@@ -390,13 +391,17 @@ def fit(
             distributed.broadcast_module(model)  # a fresh start: rank 0's initial parameters everywhere
         if optimizer is not None:
             hook = optimizer.register_step_pre_hook(distributed.gradient_all_reduce_hook)
+        if sharded is not None:  # a user's DataLoader may shard unevenly; ours cannot
+            counts = distributed.gather_objects(len(loader))
+            if len(set(counts)) > 1:
+                raise ValueError(f"fit: the ranks' DataLoaders give different numbers of batches per epoch ({counts}); "
+                                 "every rank must take the same number of steps")
 
     def run_epoch_in_chunks() -> None:
         """The rest of the epoch through run_batches, in chunks that end where a checkpoint is
         due or the step budget runs out."""
         iter(loader)  # what the DataLoader draws when an epoch's iteration starts (a worker seed)
-        batches = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler  # see make_loader
-        order = torch.tensor([i for indices in batches for i in indices], dtype=torch.long)
+        order = torch.tensor([i for indices in _index_batches(loader) for i in indices], dtype=torch.long)
         n_batches = len(loader)
         while pos.batch < n_batches and not (steps is not None and pos.updates >= steps):
             stop = min(n_batches, pos.batch + _CHUNK_BATCHES)  # bounds the rows gathered per call
@@ -437,11 +442,6 @@ def fit(
                 run_epoch_in_chunks()
             if sharded is not None:
                 sharded.set_epoch(pos.epoch)
-                if pos.batch == 0:
-                    counts = distributed.gather_objects(len(loader))
-                    if len(set(counts)) > 1:
-                        raise ValueError(f"fit: the ranks' DataLoaders give different numbers of batches per epoch "
-                                         f"({counts}); every rank must take the same number of steps")
             for index, batch in enumerate(loader if rows is None else ()):
                 if index < pos.batch:
                     continue  # trained on before the checkpoint this run resumed from
