@@ -21,7 +21,8 @@ def launch(*args, processes=2):
                   "-m", "dgm_fast"]
     else:
         prefix = [sys.executable, "-m", "dgm_fast"]
-    env = {**os.environ, distributed.RESTART_SAFE_ENV: "1"}
+    # faulthandler: a rank that dies of a signal prints where it was (Python stacks of all threads)
+    env = {**os.environ, distributed.RESTART_SAFE_ENV: "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.run([*prefix, *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
 
 

@@ -20,7 +20,8 @@ UPDATES_PER_EPOCH = 90  # 1797 digits: 898 rows per rank (one left out), batches
 
 
 def torchrun(*args, restarts: int = 0, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, distributed.RESTART_SAFE_ENV: "1"}
+    # faulthandler: a rank that dies of a signal prints where it was (Python stacks of all threads)
+    env = {**os.environ, distributed.RESTART_SAFE_ENV: "1", "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                f"--max-restarts={restarts}", str(WORKER), *map(str, args)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
