@@ -49,15 +49,21 @@ _medians: dict[tuple[str, str], float] = {}
 
 @pytest.fixture
 def measure(benchmark, setting):
-    """``measure(group, impl, fn, *args, warmup=1)``: times ``fn(*args)`` as one case.
+    """``measure(group, impl, fn, *args, warmup=1, setup=None, rounds=None)``: times
+    ``fn(*args)`` as one case.
 
     ``warmup`` untimed calls come first (torch.compile compiles, a CUDA graph is captured, an
-    optimizer creates its momentum buffers). On CUDA each timed call ends with a synchronize,
-    so the time is the work's, not the launch's.
+    optimizer creates its momentum buffers). ``setup=``, ``rounds=``: ``setup()`` runs, untimed,
+    before every call, warm-up ones too, and the case makes exactly ``warmup + rounds`` calls
+    (pytest-benchmark's pedantic mode; the data-parallel family's second process makes each call
+    with this one). On CUDA each timed call ends with a synchronize, so the time is the work's,
+    not the launch's.
     """
 
-    def run(group: str, impl: str, fn, *args, warmup: int = 1):
+    def run(group: str, impl: str, fn, *args, warmup: int = 1, setup=None, rounds: int | None = None):
         for _ in range(warmup):
+            if setup is not None:
+                setup()
             fn(*args)
         if setting.device.type == "cuda":
             torch.cuda.synchronize()
@@ -70,7 +76,10 @@ def measure(benchmark, setting):
             timed = fn
         benchmark.group = f"{group} {setting.device.type}"
         benchmark.extra_info["impl"] = impl
-        benchmark(timed, *args)
+        if setup is None:
+            benchmark(timed, *args)
+        else:
+            benchmark.pedantic(timed, args=args, setup=setup, rounds=rounds)
         if benchmark.stats is not None:  # None under --benchmark-disable (smoke runs)
             _medians[(benchmark.group, impl)] = benchmark.stats.stats.median
 
