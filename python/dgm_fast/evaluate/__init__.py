@@ -1,27 +1,30 @@
 """How good a model is, one module per estimator; each reports its uncertainty where it has one.
 
-* :mod:`.exact`: enumeration of every state of one layer (exact log Z and log-likelihoods).
+* :mod:`.exact`: enumeration of every state of one layer, or of every other layer of a DBM
+  (exact log Z and log-likelihoods).
 * :mod:`.ais`: annealed importance sampling and reverse AIS, which bracket log Z.
 * :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs).
 * :mod:`.pseudo`: the pseudo-log-likelihood.
 * :mod:`.reconstruction`: the reconstruction error.
-* :mod:`.variational`: the variational lower bound on a DBN's log-likelihood.
+* :mod:`.variational`: the variational lower bounds on a DBN's and a DBM's log-likelihood.
 """
 
 from .ais import AISResult, ais, default_betas, reverse_ais
-from .exact import exact_log_likelihood, exact_log_partition, log_likelihood
+from .exact import exact_log_likelihood, exact_log_partition, exact_log_prob, log_likelihood
 from .importance import importance_log_likelihood
 from .pseudo import pseudo_log_likelihood
 from .reconstruction import reconstruction_error
-from .variational import dbn_lower_bound
+from .variational import dbm_lower_bound, dbn_lower_bound
 
 __all__ = [
     "AISResult",
     "ais",
+    "dbm_lower_bound",
     "dbn_lower_bound",
     "default_betas",
     "exact_log_likelihood",
     "exact_log_partition",
+    "exact_log_prob",
     "importance_log_likelihood",
     "log_likelihood",
     "pseudo_log_likelihood",

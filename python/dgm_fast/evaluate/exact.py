@@ -1,16 +1,18 @@
 """Exact enumeration: log Z and log-likelihoods of models small enough to sum over every state
-of one layer."""
+of one layer (RBM), or of every other layer (DBM)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 
+from ..models.dbm import DBM
 from ..models.rbm import RBM
 from ._checks import check_count, check_examples
 
-__all__ = ["exact_log_partition", "exact_log_likelihood", "log_likelihood"]
+__all__ = ["exact_log_partition", "exact_log_likelihood", "exact_log_prob", "log_likelihood"]
 
 _MAX_ENUMERATED_UNITS = 30
 
@@ -22,24 +24,68 @@ def _binary_states(n: int, start: int, stop: int, dtype, device) -> torch.Tensor
     return ((codes.unsqueeze(1) >> bits) & 1).to(dtype)
 
 
+def _check_enumerable(n: int, fn: str) -> None:
+    if n > _MAX_ENUMERATED_UNITS:
+        raise ValueError(f"{fn}: enumerating 2^{n} states is not practical (limit 2^{_MAX_ENUMERATED_UNITS}); use AIS")
+
+
+def _layer_states(dbm: DBM, layers: list[int], codes: torch.Tensor, template: list) -> list:
+    """``template`` (one entry per layer) with the listed layers set to the binary states that
+    ``codes`` (rows of bits, the layers' units one after the other) give."""
+    states, start = list(template), 0
+    for layer in layers:
+        n = dbm.layer_sizes[layer]
+        states[layer] = codes[:, start:start + n]
+        start += n
+    return states
+
+
+def _dbm_sum(dbm: DBM, layers: list[int], summed_out: str, template: list, chunk: int) -> torch.Tensor:
+    """``logsumexp`` over every joint state of ``layers`` of ``dbm.unnormalized_log_prob``
+    (float64), for each row of ``template``'s given layers: ``[B]``."""
+    n = sum(dbm.layer_sizes[layer] for layer in layers)
+    rows = next((t.shape[0] for t in template if t is not None), 1)
+    total = torch.full((rows,), -math.inf, dtype=torch.float64, device=dbm.weights[0].device)
+    for start in range(0, 1 << n, chunk):
+        codes = _binary_states(n, start, min(1 << n, start + chunk), torch.float64, total.device)
+        s = codes.shape[0]
+        expanded = [t.repeat_interleave(s, 0) if t is not None else None for t in template]
+        states = _layer_states(dbm, layers, codes.repeat(rows, 1), expanded)
+        chunk_sum = torch.logsumexp(dbm.unnormalized_log_prob(states, summed_out).view(rows, s), 1)
+        total = torch.logaddexp(total, chunk_sum)
+    return total
+
+
 @torch.no_grad()
-def exact_log_partition(rbm: RBM, chunk: int = 1 << 16) -> torch.Tensor:
-    """``log Z`` by enumerating the smaller binary layer, in log space, in chunks on the model's
-    device. Practical up to about 25-30 units in the enumerated layer.
+def _dbm_log_partition(dbm: DBM, chunk: int) -> torch.Tensor:
+    """Sums the layers of the parity with fewer units out analytically and enumerates the rest."""
+    sizes = dbm.layer_sizes
+    even, odd = list(range(0, len(sizes), 2)), list(range(1, len(sizes), 2))
+    enumerated = min(even, odd, key=lambda layers: sum(sizes[l] for l in layers))
+    _check_enumerable(sum(sizes[l] for l in enumerated), "exact_log_partition")
+    summed_out = "even" if enumerated is odd else "odd"
+    return _dbm_sum(copy.deepcopy(dbm).double(), enumerated, summed_out, [None] * len(sizes), chunk)[0]
+
+
+@torch.no_grad()
+def exact_log_partition(model: RBM | DBM, chunk: int = 1 << 16) -> torch.Tensor:
+    """``log Z`` by enumeration, in log space, in chunks on the model's device. An RBM: every
+    state of its smaller binary layer. A DBM: every joint state of its odd layers or of its even
+    ones, whichever have fewer units, the others summed out in closed form. Practical up to
+    about 25-30 enumerated units.
 
     Gaussian visible units are integrated out in closed form (so the hidden layer is enumerated);
     NReLU hidden units cannot be enumerated.
     """
+    chunk = check_count(chunk, "chunk", "exact_log_partition")
+    if isinstance(model, DBM):
+        return _dbm_log_partition(model, chunk)
+    rbm = model
     if rbm.hidden == "nrelu":
         raise ValueError("exact_log_partition: NReLU hidden units are continuous; use AIS")
-    chunk = check_count(chunk, "chunk", "exact_log_partition")
     enumerate_hidden = rbm.visible == "gaussian" or rbm.n_hidden <= rbm.n_visible
     n = rbm.n_hidden if enumerate_hidden else rbm.n_visible
-    if n > _MAX_ENUMERATED_UNITS:
-        raise ValueError(
-            f"exact_log_partition: enumerating 2^{n} states is not practical "
-            f"(limit 2^{_MAX_ENUMERATED_UNITS}); use AIS"
-        )
+    _check_enumerable(n, "exact_log_partition")
     W, b, c = rbm.weight.double(), rbm.visible_bias.double(), rbm.hidden_bias.double()
     terms = []
     for start in range(0, 1 << n, chunk):
@@ -73,3 +119,23 @@ def log_likelihood(rbm: RBM, data: torch.Tensor, log_z: float | torch.Tensor) ->
 def exact_log_likelihood(rbm: RBM, data: torch.Tensor) -> torch.Tensor:
     """:func:`log_likelihood` with the exact ``log Z`` of :func:`exact_log_partition`."""
     return log_likelihood(rbm, data, exact_log_partition(rbm))
+
+
+@torch.no_grad()
+def exact_log_prob(model: RBM | DBM, data: torch.Tensor) -> torch.Tensor:
+    """Exact ``log p(v)`` of each row of ``data``, ``[B]`` (float64). A DBM: the odd layers summed
+    out in closed form, every joint state of its even hidden layers (h_2, h_4, ...) enumerated."""
+    if isinstance(model, RBM):
+        model._check_visible(data, "data")
+        check_examples(data, "exact_log_prob")
+        return -model.free_energy(data).double() - exact_log_partition(model)
+    if not isinstance(model, DBM):
+        raise TypeError(f"exact_log_prob: model must be an RBM or a DBM, got {type(model).__name__}")
+    model._check_layer(data, 0, "data")
+    check_examples(data, "exact_log_prob")
+    sizes = model.layer_sizes
+    hidden_even = list(range(2, len(sizes), 2))
+    _check_enumerable(sum(sizes[l] for l in hidden_even), "exact_log_prob")
+    double = copy.deepcopy(model).double()
+    template = [data.double()] + [None] * (len(sizes) - 1)
+    return _dbm_sum(double, hidden_even, "odd", template, 1 << 16) - _dbm_log_partition(model, 1 << 16)
