@@ -1,5 +1,7 @@
 """Annealed importance sampling (Salakhutdinov & Murray 2008) and reverse AIS (Burda, Grosse &
-Salakhutdinov 2015): log Z of models too large to enumerate, with their uncertainty."""
+Salakhutdinov 2015): log Z of models too large to enumerate, with their uncertainty. RBMs anneal
+over their visible layer with the hidden one summed out; DBMs over their odd layers with the even
+ones summed out (Salakhutdinov & Hinton 2009; :mod:`dgm_fast.reference.dbm`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from dataclasses import dataclass
 import torch
 
 from .. import ops
+from ..models.dbm import DBM
 from ..models.rbm import RBM
+from ..reference import dbm as dbm_reference
 from ..train import distributed
 from ._checks import check_count, check_examples
 
@@ -95,9 +99,14 @@ def _result(log_w: torch.Tensor, log_z_a: float, reverse: bool) -> AISResult:
     return AISResult(log_z_a + sign * log_mean, lower, upper, ess, log_z_a + sign * log_w, reverse)
 
 
-def _checked_schedule(name: str, rbm: RBM, n_runs: int, betas) -> torch.Tensor:
-    if rbm.hidden != "bernoulli":
+def _checked_schedule(name: str, model: RBM | DBM, n_runs: int, betas) -> torch.Tensor:
+    if not isinstance(model, (RBM, DBM)):
+        raise TypeError(f"{name}: model must be a dgm_fast.RBM or DBM, got {type(model).__name__}")
+    if isinstance(model, RBM) and model.hidden != "bernoulli":
         raise ValueError(f"{name}: implemented for Bernoulli hidden units")
+    for pname, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise ValueError(f"{name}: the model's parameter {pname} contains NaN or Inf; log Z is undefined")
     check_count(n_runs, "n_runs", name)
     if n_runs < distributed.world_size():
         raise ValueError(f"{name}: {n_runs} runs cannot be spread over {distributed.world_size()} ranks; "
@@ -121,7 +130,7 @@ def _anneal(rbm: RBM, start, base, betas, generator, reverse: bool) -> AISResult
 
 @torch.no_grad()
 def ais(
-    rbm: RBM,
+    rbm: RBM | DBM,
     n_runs: int = 100,
     betas: torch.Tensor | None = None,
     *,
@@ -135,11 +144,17 @@ def ais(
     call in all. In expectation the estimate is below the true ``log Z`` (Jensen), so the
     likelihoods computed with it err on the optimistic side; :func:`reverse_ais` errs the other way.
 
+    A DBM anneals over its odd layers, the even ones (the visible layer among them) summed out
+    in closed form, from independent units (the data's marginals at the visible layer) to the
+    DBM; same result type.
+
     In a process group (:mod:`dgm_fast.train.distributed`) every rank must call it: each runs its
     share of the ``n_runs`` from its own stream, and the estimate is one log-mean-exp over all
     runs' weights, the same on every rank.
     """
     betas = _checked_schedule("ais", rbm, n_runs, betas)
+    if isinstance(rbm, DBM):
+        return _dbm_ais(rbm, n_runs, betas, data, generator)
     base = _base_rate(rbm, data).to(rbm.weight.dtype)
     generator = distributed.rank_generator(generator, rbm.weight.device)
     local = distributed.my_share(n_runs)
@@ -149,12 +164,12 @@ def ais(
 
 @torch.no_grad()
 def reverse_ais(
-    rbm: RBM,
+    rbm: RBM | DBM,
     n_runs: int = 100,
     betas: torch.Tensor | None = None,
     *,
     data: torch.Tensor | None = None,
-    init: torch.Tensor | None = None,
+    init: torch.Tensor | list[torch.Tensor] | None = None,
     burn_in: int = 1000,
     generator: torch.Generator | None = None,
 ) -> AISResult:
@@ -164,11 +179,15 @@ def reverse_ais(
 
     The start ``init`` (``[n_runs, n_visible]``) should be exact samples of the RBM; by default
     they are the end of ``burn_in`` Gibbs sweeps from the base-rate model, which is exact only in
-    the limit (the bracket is then as good as the chain's mixing).
+    the limit (the bracket is then as good as the chain's mixing). For a DBM, ``init`` is one
+    ``[n_runs, n_l]`` tensor per layer (the odd layers are read) and the burn-in sweeps are the
+    DBM's block Gibbs sweeps.
     """
     betas = _checked_schedule("reverse_ais", rbm, n_runs, betas)
-    base = _base_rate(rbm, data).to(rbm.weight.dtype)
     check_count(burn_in, "burn_in", "reverse_ais", minimum=0)
+    if isinstance(rbm, DBM):
+        return _dbm_ais(rbm, n_runs, betas, data, generator, init=init, burn_in=burn_in)
+    base = _base_rate(rbm, data).to(rbm.weight.dtype)
     generator = distributed.rank_generator(generator, rbm.weight.device)  # in a process group, as ais()
     local = distributed.my_share(n_runs)
     if init is None:
@@ -184,3 +203,45 @@ def reverse_ais(
             raise ValueError("reverse_ais: init contains NaN or Inf")
         init = init[local]  # this rank's starts (all of them outside a process group)
     return _anneal(rbm, init, base, betas.flip(0), generator, reverse=True)
+
+
+def _dbm_base(dbm: DBM, data: torch.Tensor | None, eps: float = 1e-3) -> list[torch.Tensor]:
+    """The base model A's biases per layer: the data's log-odds at the visible layer (0 without
+    data), 0 at the hidden layers."""
+    base = [torch.zeros_like(b.detach()) for b in dbm.biases]
+    if data is not None:
+        dbm._check_layer(data, 0, "data")
+        check_examples(data, "ais")
+        p = data.mean(0).clamp(eps, 1 - eps)
+        base[0] = torch.log(p) - torch.log1p(-p)
+    return base
+
+
+def _dbm_ais(dbm: DBM, n_runs: int, betas: torch.Tensor, data, generator, *, init=None,
+             burn_in: int | None = None) -> AISResult:
+    """AIS (``burn_in`` None) or reverse AIS on the odd layers of a DBM; in a process group,
+    this rank's share of the runs, the log-weights of all gathered for one estimate."""
+    reverse = burn_in is not None
+    name = "reverse_ais" if reverse else "ais"
+    base = _dbm_base(dbm, data)
+    weights, biases = [w.detach() for w in dbm.weights], [b.detach() for b in dbm.biases]
+    generator = distributed.rank_generator(generator, dbm.weights[0].device)
+    local = distributed.my_share(n_runs)
+    if init is not None:
+        if not reverse:
+            raise ValueError("ais: init is for reverse_ais")
+        dbm._check_states(init, "init")
+        if init[0].shape[0] != n_runs:
+            raise ValueError(f"{name}: init has {init[0].shape[0]} rows but n_runs is {n_runs}; one start per run")
+        if not all(torch.isfinite(s).all() for s in init):
+            raise ValueError(f"{name}: init contains NaN or Inf")
+        start = [s[local] for s in init]
+    else:  # A's independent units, then (reverse) burn_in sweeps of the DBM
+        runs = local.stop - local.start
+        start = [ops.bernoulli_logits(a.expand(runs, -1).contiguous(), generator=generator) for a in base]
+        if reverse and burn_in:
+            start = dbm.gibbs(start, burn_in, generator=generator)
+    log_w = dbm_reference.dbm_ais(weights, biases, base, start, betas.flip(0) if reverse else betas,
+                                  generator=generator)
+    log_z_a = float(sum(torch.nn.functional.softplus(a.double()).sum() for a in base))
+    return _result(distributed.gather_runs(log_w.cpu()), log_z_a, reverse=reverse)
