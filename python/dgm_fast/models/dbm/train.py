@@ -1,0 +1,231 @@
+"""Training a DBM (Salakhutdinov & Hinton 2009): greedy pretraining of its layers as RBMs with
+doubled weights, then joint training with mean-field for the data-dependent statistics and
+persistent Gibbs chains for the model's, through :func:`dgm_fast.train.fit`.
+
+Pretraining (``pretrain_dbm``). Layer ``l``'s weights are trained as an RBM between layers ``l``
+and ``l + 1`` by CD-k, with the input of each side scaled so that, composed, the layers receive
+about the input they will get in the DBM, where a hidden layer hears from both neighbours:
+
+* the bottom RBM's up-pass doubles the weights (``p(h_1 | v) = sigmoid(c + 2 v W)``): h_1 will
+  also hear from h_2;
+* the top RBM's down-pass doubles them (``p(h_{L-1} | h_L) = sigmoid(b + 2 W h_L)``);
+* a middle RBM doubles both, which is an ordinary RBM trained with weights ``2 W``, halved when
+  composed.
+
+The update takes the usual CD-k statistics of the scaled conditionals (as Salakhutdinov's code
+does).
+
+Each layer trains on the probabilities of the layer below's up-pass (doubled as in its
+training), computed batch by batch. A hidden layer's bias comes from the RBM below it (its
+hidden bias); the visible bias from the bottom RBM.
+
+Joint training (``fit_dbm``): per minibatch, the mean-field means ``mu`` of the batch (the
+data-dependent statistics, visible layer clamped) and ``k`` block Gibbs sweeps of ``n_chains``
+persistent chains (the model's); the gradient of the mean negative log-likelihood
+
+    dL/dW_l = <h_l h_{l+1}^T>_model - <h_l h_{l+1}^T>_data + weight_decay W_l
+    dL/db_l = <h_l>_model - <h_l>_data
+
+goes into ``.grad`` and any torch optimizer applies it (SGD with momentum by default), so that
+checkpoints, resume, learning-rate schedules and data-parallel training come from ``fit``.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+from typing import Callable
+
+import torch
+
+from ... import ops
+from ...train import distributed, fit
+from .model import DBM
+
+__all__ = ["PersistentChains", "dbm_gradients", "fit_dbm", "pretrain_dbm"]
+
+
+def dbm_gradients(dbm: DBM, data_states, model_states, *, weight_decay: float = 0.0) -> list[torch.Tensor]:
+    """The gradient of the mean negative log-likelihood from data-dependent statistics
+    (``data_states``: the visible batch and the mean-field means, one tensor per layer) and the
+    model's (``model_states``: the chains' states): ``[dW_0, ..., dW_{L-1}, db_0, ..., db_L]``."""
+    grads = []
+    for layer, w in enumerate(dbm.weights):
+        d, m = data_states, model_states
+        grads.append(m[layer].t() @ m[layer + 1] / m[0].shape[0] - d[layer].t() @ d[layer + 1] / d[0].shape[0]
+                     + weight_decay * w.detach())
+    grads += [m.mean(0) - d.mean(0) for d, m in zip(data_states, model_states)]
+    return grads
+
+
+class PersistentChains:
+    """The model's persistent chains: one ``[n_chains, n_l]`` tensor per layer, started from
+    Bernoulli(1/2) states at the first update; checkpointed by ``fit`` (each rank its own)."""
+
+    def __init__(self, n_chains: int):
+        self.n_chains = n_chains
+        self.states: list[torch.Tensor] | None = None
+
+    def advance(self, dbm: DBM, steps: int, generator) -> list[torch.Tensor]:
+        if self.states is None:
+            self.states = dbm.random_states(self.n_chains, generator=generator)
+        self.states = dbm.gibbs(self.states, steps, generator=generator)
+        return self.states
+
+    def state_dict(self) -> dict:
+        return {"states": self.states}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.states = state["states"]
+
+
+def _check_positive(value, name: str, fn: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _as_rows(dbm: DBM, data, fn: str) -> torch.Tensor:
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"{fn}: data must be a tensor of rows, got {type(data).__name__}")
+    if data.dim() != 2 or data.shape[1] != dbm.n_visible:
+        raise ValueError(f"{fn}: data must be [rows, {dbm.n_visible}], got {list(data.shape)}")
+    if data.shape[0] == 0:
+        raise ValueError(f"{fn}: data is empty")
+    if not torch.isfinite(data).all():
+        raise ValueError(f"{fn}: data contains NaN or Inf")
+    return data.to(dtype=dbm.weights[0].dtype)
+
+
+def fit_dbm(
+    dbm: DBM,
+    data: torch.Tensor,
+    *,
+    epochs: int = 10,
+    batch_size: int = 100,
+    n_chains: int = 100,
+    k: int = 5,
+    mean_field_iterations: int = 10,
+    lr: float = 1e-3,
+    momentum: float = 0.9,
+    weight_decay: float = 2e-4,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr_schedule: str | Callable[[int], float] | None = None,
+    generator: torch.Generator | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool = True,
+    eval_fn: Callable[[DBM, int], dict] | None = None,
+) -> list[dict]:
+    """Joint training of ``dbm`` on the rows of ``data`` (see the module's docstring): mean-field
+    with ``mean_field_iterations`` sweeps, ``n_chains`` persistent chains advanced ``k`` sweeps
+    per update, ``weight_decay`` on the weights, SGD with ``lr`` and ``momentum`` unless an
+    ``optimizer`` is given. Returns ``fit``'s history (the epoch's mean ``reconstruction``: the
+    squared error of the visible means given the mean-field ``mu_1``)."""
+    fn = "fit_dbm"
+    data = _as_rows(dbm, data, fn)
+    for name, value in (("n_chains", n_chains), ("k", k), ("mean_field_iterations", mean_field_iterations)):
+        _check_positive(value, name, fn)
+    generator = generator if generator is not None else torch.Generator(device=dbm.weights[0].device).manual_seed(
+        int(torch.randint(2**62, (1,)).item()))
+    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
+                                                                   device=generator.device).item()))
+    generator = distributed.rank_generator(generator, dbm.weights[0].device)
+    optimizer = optimizer or torch.optim.SGD(dbm.parameters(), lr=lr, momentum=momentum)
+    chains = PersistentChains(n_chains)
+    params = [*dbm.weights, *dbm.biases]
+
+    def step(batch) -> dict:
+        v = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(dbm.weights[0])
+        means = dbm.mean_field(v, iterations=mean_field_iterations)
+        model = chains.advance(dbm, k, generator)
+        with torch.no_grad():
+            for p, g in zip(params, dbm_gradients(dbm, [v, *means], model, weight_decay=weight_decay)):
+                p.grad = g
+            recon = torch.sigmoid(dbm.biases[0] + means[0] @ dbm.weights[0].t())
+        optimizer.step()
+        return {"reconstruction": float(((recon - v) ** 2).sum(1).mean())}
+
+    evaluate = None if eval_fn is None else (lambda epoch: eval_fn(dbm, epoch))
+    return fit(step, data, model=dbm, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+               lr_schedule=lr_schedule, state={"chains": chains}, generators={"generator": generator},
+               shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
+               checkpoint_every=checkpoint_every, extra={"layer_sizes": dbm.layer_sizes}, progress=progress,
+               desc="DBM epochs")
+
+
+def _scales(layer: int, top: int) -> tuple[float, float]:
+    """(up, down) weight scales of the RBM under hidden layer ``layer + 1``."""
+    return (1.0 if layer + 1 == top else 2.0), (1.0 if layer == 0 else 2.0)
+
+
+def pretrain_dbm(
+    dbm: DBM,
+    data: torch.Tensor,
+    *,
+    epochs: int | list[int] = 10,
+    batch_size: int = 100,
+    k: int = 1,
+    lr: float = 0.05,
+    momentum: float = 0.5,
+    weight_decay: float = 2e-4,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> list[list[dict]]:
+    """Greedy layer-wise pretraining of ``dbm``'s weights and biases, bottom layer first (see the
+    module's docstring for the doubled weights). ``epochs``: one number for every layer or one
+    per layer. Returns each layer's ``fit`` history."""
+    fn = "pretrain_dbm"
+    data = _as_rows(dbm, data, fn)
+    n_layers = len(dbm.weights)
+    per_layer = list(epochs) if isinstance(epochs, (list, tuple)) else [epochs] * n_layers
+    if len(per_layer) != n_layers:
+        raise ValueError(f"{fn}: epochs lists {len(per_layer)} values for {n_layers} layers of weights")
+    _check_positive(k, "k", fn)
+    generator = generator if generator is not None else torch.Generator(device=dbm.weights[0].device).manual_seed(
+        int(torch.randint(2**62, (1,)).item()))
+    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
+                                                                   device=generator.device).item()))
+    generator = distributed.rank_generator(generator, dbm.weights[0].device)
+    top = n_layers
+    histories = []
+
+    for layer in range(n_layers):
+        up, down = _scales(layer, top)
+        w = dbm.weights[layer]
+        visible_bias = dbm.biases[0] if layer == 0 else torch.nn.Parameter(torch.zeros_like(dbm.biases[layer]))
+        hidden_bias = torch.nn.Parameter(torch.zeros_like(dbm.biases[layer + 1]))
+        params = [w, visible_bias, hidden_bias]
+        optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum)
+        below = [(dbm.weights[l], dbm.biases[l + 1], _scales(l, top)[0]) for l in range(layer)]
+
+        def step(batch, w=w, vb=visible_bias, hb=hidden_bias, up=up, down=down, below=below, opt=optimizer) -> dict:
+            x = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(w)
+            with torch.no_grad():
+                for wl, bl, scale in below:  # the layer below's up-pass, as in its training
+                    x = torch.sigmoid(bl + scale * (x @ wl))
+                h0 = torch.sigmoid(hb + up * (x @ w))
+                h = ops.bernoulli_logits(up * (x @ w), hb, generator=generator)
+                for _ in range(k):
+                    if layer == 0:  # binary states at the bottom; probabilities above, like the inputs
+                        x_model = ops.bernoulli_logits(down * (h @ w.t()), vb, generator=generator)
+                    else:
+                        x_model = torch.sigmoid(vb + down * (h @ w.t()))
+                    h_model = torch.sigmoid(hb + up * (x_model @ w))
+                    h = ops.bernoulli_logits(up * (x_model @ w), hb, generator=generator)
+                n = x.shape[0]
+                # The usual CD statistics, as Salakhutdinov's code takes them: the doubling
+                # changes the conditionals, not the form of the update.
+                w.grad = (x_model.t() @ h_model - x.t() @ h0) / n + weight_decay * w
+                vb.grad = x_model.mean(0) - x.mean(0)
+                hb.grad = h_model.mean(0) - h0.mean(0)
+                recon = float(((torch.sigmoid(vb + down * (h0 @ w.t())) - x) ** 2).sum(1).mean())
+            opt.step()
+            return {"reconstruction": recon}
+
+        histories.append(fit(step, data, optimizer=optimizer, epochs=per_layer[layer], batch_size=batch_size,
+                             generators={"generator": generator}, shuffle_generator=shuffle_gen, progress=progress,
+                             desc=f"layer {layer + 1}/{n_layers}"))
+        with torch.no_grad():
+            dbm.biases[layer + 1].copy_(hidden_bias)
+    return histories
