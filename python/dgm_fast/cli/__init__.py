@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-from . import bench, data, dbn, info, rbm, repro
+from . import bench, data, dbm, dbn, info, rbm, repro
 from ._common import fail
 
-_TRAIN_COMMANDS = (rbm, dbn)
+_TRAIN_COMMANDS = (rbm, dbn, dbm)
 
 
 def main(argv: list[str] | None = None) -> int:

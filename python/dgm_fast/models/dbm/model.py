@@ -4,6 +4,7 @@ block Gibbs chain."""
 
 from __future__ import annotations
 
+import os
 from numbers import Integral
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 
 from ... import ops
 from ...reference import dbm as reference
+from ...train.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["DBM"]
 
@@ -62,6 +64,23 @@ class DBM(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer_sizes={self.layer_sizes}"
+
+    # ---- files ----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the model (layer sizes and parameters) atomically; :meth:`load` reads it back."""
+        save_checkpoint(path, {"layer_sizes": self.layer_sizes, "state_dict": self.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DBM":
+        """A DBM read (on the CPU) from a file written by :meth:`save`."""
+        saved = load_checkpoint(path)
+        if not isinstance(saved, dict) or "layer_sizes" not in saved or "state_dict" not in saved:
+            raise ValueError(f"DBM.load: {path} is not a file written by DBM.save")
+        dtype = saved["state_dict"]["biases.0"].dtype
+        dbm = cls(saved["layer_sizes"], dtype=dtype)
+        dbm.load_state_dict(saved["state_dict"])
+        return dbm
 
     # ---- checks ---------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -170,11 +171,14 @@ def pretrain_dbm(
     momentum: float = 0.5,
     weight_decay: float = 2e-4,
     generator: torch.Generator | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> list[list[dict]]:
     """Greedy layer-wise pretraining of ``dbm``'s weights and biases, bottom layer first (see the
     module's docstring for the doubled weights). ``epochs``: one number for every layer or one
-    per layer. Returns each layer's ``fit`` history."""
+    per layer. ``checkpoint_dir``: layer ``l`` is checkpointed after every epoch in
+    ``pretrain<l>.pt`` there, and a run started again resumes (finished layers are read back).
+    Returns each layer's ``fit`` history."""
     fn = "pretrain_dbm"
     data = _as_rows(dbm, data, fn)
     n_layers = len(dbm.weights)
@@ -223,8 +227,10 @@ def pretrain_dbm(
             opt.step()
             return {"reconstruction": recon}
 
-        histories.append(fit(step, data, optimizer=optimizer, epochs=per_layer[layer], batch_size=batch_size,
-                             generators={"generator": generator}, shuffle_generator=shuffle_gen, progress=progress,
+        checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"pretrain{layer}.pt"
+        histories.append(fit(step, data, model=torch.nn.ParameterList(params), optimizer=optimizer,
+                             epochs=per_layer[layer], batch_size=batch_size, generators={"generator": generator},
+                             shuffle_generator=shuffle_gen, checkpoint=checkpoint, progress=progress,
                              desc=f"layer {layer + 1}/{n_layers}"))
         with torch.no_grad():
             dbm.biases[layer + 1].copy_(hidden_bias)
