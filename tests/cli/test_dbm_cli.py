@@ -46,4 +46,4 @@ def test_changed_options_and_bad_layers_get_clear_errors(tmp_path):
     proc = train_dbm(tmp_path / "other", "--layers", "16", check=False)
     assert proc.returncode == 2 and "at least two positive hidden sizes" in proc.stderr
     proc = train_dbm(tmp_path / "other", "--chains", 0, check=False)
-    assert proc.returncode == 2 and "--chains" in proc.stderr
+    assert proc.returncode == 2 and "--chains, --k and --mean-field >= 1" in proc.stderr

@@ -27,6 +27,38 @@ def changed_options(config_path: Path, config: Mapping, names: Sequence[str]) ->
     return (" ".join(f"{flag(n)} {saved.get(n)}" for n in changed), " ".join(f"{flag(n)} {config[n]}" for n in changed))
 
 
+def hidden_layers(text: str) -> list[int] | str:
+    """``--layers`` of a deep model (comma-separated hidden sizes, bottom first): the sizes, or
+    what is wrong with them."""
+    try:
+        hidden = [int(part) for part in text.split(",")]
+    except ValueError:
+        return f"--layers must be comma-separated integers, got {text!r}"
+    if len(hidden) < 2 or min(hidden) < 1:
+        return (f"--layers must list at least two positive hidden sizes (one is an RBM: dgm-fast train rbm), "
+                f"got {text!r}")
+    return hidden
+
+
+def prepare_out(out: Path, config: Mapping, names: Sequence[str], files: Sequence[Path], restart: bool,
+                model: str) -> str | None:
+    """Readies ``out`` for a run whose options are ``config``: with ``restart``, deletes ``files``
+    (the earlier run's checkpoints and outputs) first; refuses a directory that holds a run with
+    other options among ``names``; writes config.json. Returns what is wrong, or None."""
+    from .._io import atomic_write
+
+    if restart:
+        for path in [*files, out / "config.json"]:
+            path.unlink(missing_ok=True)
+    changed = changed_options(out / "config.json", config, names)
+    if changed:
+        return (f"{out} holds a {model} trained with {changed[0]}, not {changed[1]}. Pass the same options to "
+                "resume it, --restart to start over, or another --out.")
+    with atomic_write(out / "config.json", "w") as f:
+        json.dump(config, f, indent=2)
+    return None
+
+
 def plots_unavailable(no_plots: bool) -> str | None:
     """Why the PNGs a command writes cannot be drawn (matplotlib is missing), or None. Checked
     before any training, so that a run does not end without its plots."""

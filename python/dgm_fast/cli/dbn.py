@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from ._common import add_distributed_options, changed_options, fail, plots_unavailable, processes_phrase
+from ._common import add_distributed_options, fail, hidden_layers, plots_unavailable, prepare_out, processes_phrase
 
 AIS_RUNS, AIS_BETAS = 100, 5000
 SAMPLE_STEPS = 1000
@@ -109,13 +109,9 @@ def run(args: argparse.Namespace) -> int:
         if writer:
             print(line, flush=True)
 
-    try:
-        hidden = [int(s) for s in args.layers.split(",")]
-    except ValueError:
-        return fail(f"--layers must be comma-separated integers, got {args.layers!r}")
-    if len(hidden) < 2 or min(hidden) < 1:
-        return fail(f"--layers must list at least two positive hidden sizes (one is an RBM: dgm-fast train rbm), "
-                    f"got {args.layers!r}")
+    hidden = hidden_layers(args.layers)
+    if isinstance(hidden, str):
+        return fail(hidden)
     if args.epochs < 0 or args.fine_tune_epochs < 0 or args.batch_size < 1 or args.k < 1 or args.fine_tune_k < 1:
         return fail("--epochs and --fine-tune-epochs must be >= 0, --batch-size, --k and --fine-tune-k >= 1")
     if args.fine_tune_lr <= 0:
@@ -126,20 +122,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     config = {name: getattr(args, name) for name in _RUN_OPTIONS}
 
-    def prepare() -> str | None:
-        """What is wrong with the files in --out, or None."""
-        if args.restart:
-            for path in [*out.glob("layer*.pt"), out / "updown.pt", out / "config.json", out / "dbn.pt"]:
-                path.unlink(missing_ok=True)
-        changed = changed_options(out / "config.json", config, _RUN_OPTIONS)
-        if changed:
-            return (f"{out} holds a DBN trained with {changed[0]}, not {changed[1]}. Pass the same options to "
-                    "resume it, --restart to start over, or another --out.")
-        with atomic_write(out / "config.json", "w") as f:
-            json.dump(config, f, indent=2)
-        return None
-
-    problem = distributed.broadcast_object(prepare() if writer else None)
+    earlier_run = [*out.glob("layer*.pt"), out / "updown.pt", out / "dbn.pt"]  # what --restart deletes
+    problem = distributed.broadcast_object(
+        prepare_out(out, config, _RUN_OPTIONS, earlier_run, args.restart, "DBN") if writer else None)
     if problem:
         return fail(problem)
 
