@@ -58,3 +58,21 @@ def test_train_dbn_under_torchrun(tmp_path):
     assert bound["fine_tuned"]["bound_ais"] > bound["independent_pixels"] - 10
     for name in ("layer0.pt", "layer1.pt", "updown.pt"):
         assert torch.load(tmp_path / name, weights_only=True)["world_size"] == 2, name
+
+
+def test_train_dbm_under_torchrun(tmp_path):
+    run = launch("train", "dbm", "--layers", "16,8", "--pretrain-epochs", 2, "--epochs", 2, "--chains", 10, "--quiet",
+                 "--out", tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("DBM 64-16-8 on 1797 digits images") == 1
+    assert "in each of 2 processes (updates on 40 rows)" in run.stdout
+    bound = json.loads((tmp_path / "bound.json").read_text())
+    assert [len(h) for h in bound["pretraining"]] == [2, 2] and len(bound["joint_training"]) == 2
+    assert bound["joint"]["bound_ais"] > bound["independent_pixels"] - 10
+    for name in ("pretrain0.pt", "pretrain1.pt", "joint.pt"):
+        assert torch.load(tmp_path / name, weights_only=True)["world_size"] == 2, name
+    # each rank's persistent chains, in the joint checkpoint
+    ranks = torch.load(tmp_path / "joint.pt", weights_only=True)["ranks"]
+    chains = [r["state"]["chains"]["states"] for r in ranks]
+    assert len(chains) == 2 and [list(s.shape) for s in chains[0]] == [[10, 64], [10, 16], [10, 8]]
+    assert not torch.equal(chains[0][1], chains[1][1])  # each rank's own stream
