@@ -141,9 +141,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from ..viz import save_curves, save_image_grid
 
-        shown = dbm.sample(100, SAMPLE_STEPS, generator=torch.Generator().manual_seed(args.seed + 5))
+        shown = dbm.sample(100, SAMPLE_STEPS, visible_means=True, generator=torch.Generator().manual_seed(args.seed + 5))
         save_image_grid(out / "samples.png", shown.reshape(-1, side, side), nrow=10,
-                        title=f"DBM {name}: 100 samples ({SAMPLE_STEPS} Gibbs sweeps from random states)")
+                        title=f"DBM {name}: 100 samples ({SAMPLE_STEPS} Gibbs sweeps from random states; "
+                        "visible probabilities)")
         merged = [{"epoch": r["epoch"], f"layer {i}": r["reconstruction"]}
                   for i, history in enumerate(pretraining) for r in history]
         merged += [{"epoch": r["epoch"], "joint": r["reconstruction"]} for r in joint]

@@ -134,6 +134,8 @@ def test_sample_returns_binary_visible_states():
     x = dbm.sample(9, steps=5, generator=torch.Generator().manual_seed(1))
     assert x.shape == (9, 6) and x.dtype == torch.float32
     assert ((x == 0) | (x == 1)).all()
+    means = dbm.sample(9, steps=5, visible_means=True, generator=torch.Generator().manual_seed(1))
+    assert means.shape == (9, 6) and ((means > 0) & (means < 1)).all()
     assert [list(w.shape) for w in dbm.weights] == [[6, 4], [4, 3]]
     assert [b.shape[0] for b in dbm.biases] == [6, 4, 3]
     assert dgm_fast.DBM is DBM

@@ -177,10 +177,16 @@ class DBM(nn.Module):
         return [ops.bernoulli_logits(torch.zeros(n, size, dtype=w.dtype, device=w.device), generator=generator)
                 for size in self.layer_sizes]
 
-    def sample(self, n: int, steps: int = 1000, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, steps: int = 1000, *, visible_means: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` visible samples ``[n, n_visible]`` after ``steps`` block Gibbs sweeps from random
-        states."""
-        return self.gibbs(self.random_states(n, generator=generator), steps, generator=generator)[0]
+        states; ``visible_means``: instead of the binary states, their probabilities given the
+        last states of the first hidden layer (grey levels, which read better as images)."""
+        states = self.gibbs(self.random_states(n, generator=generator), steps, generator=generator)
+        if not visible_means:
+            return states[0]
+        with torch.no_grad():
+            return torch.sigmoid(self.layer_input(states, 0))
 
 
 def _parity(layer: int) -> str:
