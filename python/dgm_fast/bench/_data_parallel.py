@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import time
 from datetime import timedelta
 
@@ -170,13 +169,12 @@ def peer() -> None:
 
 
 def leave(case: Case) -> None:
-    """Leaves the group. What holds the group (DistributedDataParallel does) must go first: a
-    group destroyed while still referenced lives on into interpreter shutdown, and there gloo's
-    threads abort the process about every other time ("terminate called without an active
-    exception", seen with this benchmark)."""
+    """Leaves the group once both processes are done. What holds the group
+    (DistributedDataParallel does) must go first: a group destroyed while still referenced lives
+    on into interpreter shutdown, and there gloo's threads abort the process about every other
+    time ("terminate called without an active exception", seen with this benchmark)."""
     case.__dict__.clear()
-    gc.collect()
-    dist.destroy_process_group()
+    distributed.shutdown()
 
 
 if __name__ == "__main__":

@@ -72,9 +72,11 @@ class Pair:
     def close(self, ok: bool) -> None:
         if ok:
             dp.word(0)
-        else:  # the peer may be inside a collective this process will never join
+            dp.leave(self.case)
+        else:  # the peer may be inside a collective this process will never join: no barrier
             self.peer.kill()
-        dp.leave(self.case)
+            self.case.__dict__.clear()
+            dist.destroy_process_group()
         self.peer.wait(timeout=60)
         if ok and self.peer.returncode != 0:
             raise RuntimeError(f"the benchmark's second process failed (exit code {self.peer.returncode})")

@@ -88,3 +88,39 @@ def add_distributed_options(parser) -> None:
     parser.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help="under torchrun: how long a process waits for the others to join (and for any "
                         "exchange) before it fails with an error (default: %(default)s)")
+
+
+_EVALUATED_ROWS = 10_000  # of a file: the rows the bound and the visible biases are computed on
+
+
+def binary_images(name: str, seed: int):
+    """A training command's ``--data`` (digits, mnist or a .npy file), binarized stochastically
+    with ``seed``: (the training data: a tensor, or a Dataset streamed from a file; rows to
+    evaluate on, a tensor; the side of a square image, or None)."""
+    import math
+
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    if name == "digits":
+        from ..data import load_digits
+
+        images, _ = load_digits()
+        images = torch.bernoulli(images, generator=g)
+        return images, images, 8
+    if name == "mnist":
+        from ..data import load_mnist
+
+        images, _ = load_mnist("train", binarize="stochastic", seed=seed)
+        return images, images, 28
+    import numpy as np
+
+    from ..data import DynamicBinarization, MemmapDataset, load_memmap
+
+    array = load_memmap(name)
+    # One fixed stochastic binarization (epoch 0 of DynamicBinarization), as for digits and MNIST.
+    dataset = DynamicBinarization(
+        MemmapDataset(name, flatten=True, scale=1 / 255 if array.dtype == np.uint8 else None), seed=seed)
+    rows = torch.stack([dataset[i] for i in range(min(len(dataset), _EVALUATED_ROWS))])
+    side = math.isqrt(rows.shape[1])
+    return dataset, rows, side if side * side == rows.shape[1] else None

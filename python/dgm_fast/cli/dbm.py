@@ -9,7 +9,8 @@ import sys
 
 import torch
 
-from ._common import add_distributed_options, fail, hidden_layers, plots_unavailable, prepare_out, processes_phrase
+from ._common import (add_distributed_options, binary_images, fail, hidden_layers, plots_unavailable, prepare_out,
+                      processes_phrase)
 
 AIS_RUNS, AIS_BETAS = 100, 2000
 SAMPLE_STEPS = 1000
@@ -51,20 +52,6 @@ def add_parser(train_sub) -> None:
     p.set_defaults(func=run)
 
 
-def _data(name: str, seed: int):
-    """(binary training rows, the side of their square images)."""
-    g = torch.Generator().manual_seed(seed)
-    if name == "digits":
-        from ..data import load_digits
-
-        images, _ = load_digits()
-        return torch.bernoulli(images, generator=g), 8
-    from ..data import load_mnist
-
-    images, _ = load_mnist("train", binarize="stochastic", seed=seed)
-    return images, 28
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -99,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return fail(problem)
     try:
-        data, side = _data(args.data, args.seed)
+        data, _, side = binary_images(args.data, args.seed)
     except (OSError, ValueError) as exc:
         return fail(f"--data {args.data}: {exc}")
     sizes = [data.shape[1], *hidden]

@@ -8,7 +8,8 @@ import sys
 
 import torch
 
-from ._common import add_distributed_options, fail, hidden_layers, plots_unavailable, prepare_out, processes_phrase
+from ._common import (add_distributed_options, binary_images, fail, hidden_layers, plots_unavailable, prepare_out,
+                      processes_phrase)
 
 AIS_RUNS, AIS_BETAS = 100, 5000
 SAMPLE_STEPS = 1000
@@ -60,39 +61,6 @@ def add_parser(train_sub) -> None:
     p.set_defaults(func=run)
 
 
-_EVALUATED_ROWS = 10_000  # of a file: the rows the bound and the visible biases are computed on
-
-
-def _data(name: str, seed: int):
-    """(training data: a tensor, or a Dataset streamed from a file; rows to evaluate the bound on,
-    a tensor; the side of a square image, or None)."""
-    import math
-
-    g = torch.Generator().manual_seed(seed)
-    if name == "digits":
-        from ..data import load_digits
-
-        images, _ = load_digits()
-        images = torch.bernoulli(images, generator=g)
-        return images, images, 8
-    if name == "mnist":
-        from ..data import load_mnist
-
-        images, _ = load_mnist("train", binarize="stochastic", seed=seed)
-        return images, images, 28
-    import numpy as np
-
-    from ..data import DynamicBinarization, MemmapDataset, load_memmap
-
-    array = load_memmap(name)
-    # One fixed stochastic binarization (epoch 0 of DynamicBinarization), as for digits and MNIST.
-    dataset = DynamicBinarization(
-        MemmapDataset(name, flatten=True, scale=1 / 255 if array.dtype == np.uint8 else None), seed=seed)
-    rows = torch.stack([dataset[i] for i in range(min(len(dataset), _EVALUATED_ROWS))])
-    side = math.isqrt(rows.shape[1])
-    return dataset, rows, side if side * side == rows.shape[1] else None
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -129,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(problem)
 
     try:
-        data, rows, side = _data(args.data, args.seed)
+        data, rows, side = binary_images(args.data, args.seed)
     except (OSError, ValueError, TypeError) as exc:
         return fail(f"--data {args.data}: {exc}")
     sizes = [rows.shape[1], *hidden]

@@ -64,6 +64,11 @@ def _base_rate(rbm: RBM, data: torch.Tensor | None, eps: float = 1e-3) -> torch.
     check_examples(data, "ais")
     if rbm.visible == "gaussian":
         return data.mean(0)
+    return _marginal_log_odds(data, eps)
+
+
+def _marginal_log_odds(data: torch.Tensor, eps: float) -> torch.Tensor:
+    """The log-odds of each column's mean, the mean kept within [eps, 1 - eps]."""
     p = data.mean(0).clamp(eps, 1 - eps)
     return torch.log(p) - torch.log1p(-p)
 
@@ -212,8 +217,7 @@ def _dbm_base(dbm: DBM, data: torch.Tensor | None, eps: float = 1e-3) -> list[to
     if data is not None:
         dbm._check_layer(data, 0, "data")
         check_examples(data, "ais")
-        p = data.mean(0).clamp(eps, 1 - eps)
-        base[0] = torch.log(p) - torch.log1p(-p)
+        base[0] = _marginal_log_odds(data, eps)
     return base
 
 
@@ -227,9 +231,7 @@ def _dbm_ais(dbm: DBM, n_runs: int, betas: torch.Tensor, data, generator, *, ini
     weights, biases = [w.detach() for w in dbm.weights], [b.detach() for b in dbm.biases]
     generator = distributed.rank_generator(generator, dbm.weights[0].device)
     local = distributed.my_share(n_runs)
-    if init is not None:
-        if not reverse:
-            raise ValueError("ais: init is for reverse_ais")
+    if init is not None:  # reverse AIS's given starts
         dbm._check_states(init, "init")
         if init[0].shape[0] != n_runs:
             raise ValueError(f"{name}: init has {init[0].shape[0]} rows but n_runs is {n_runs}; one start per run")

@@ -56,15 +56,15 @@ def _dbm_sum(dbm: DBM, layers: list[int], summed_out: str, template: list, chunk
     return total
 
 
-@torch.no_grad()
 def _dbm_log_partition(dbm: DBM, chunk: int) -> torch.Tensor:
-    """Sums the layers of the parity with fewer units out analytically and enumerates the rest."""
+    """Sums the layers of the parity with fewer units out analytically and enumerates the rest
+    (``dbm``: a float64 copy)."""
     sizes = dbm.layer_sizes
     even, odd = list(range(0, len(sizes), 2)), list(range(1, len(sizes), 2))
     enumerated = min(even, odd, key=lambda layers: sum(sizes[l] for l in layers))
     _check_enumerable(sum(sizes[l] for l in enumerated), "exact_log_partition")
     summed_out = "even" if enumerated is odd else "odd"
-    return _dbm_sum(copy.deepcopy(dbm).double(), enumerated, summed_out, [None] * len(sizes), chunk)[0]
+    return _dbm_sum(dbm, enumerated, summed_out, [None] * len(sizes), chunk)[0]
 
 
 @torch.no_grad()
@@ -79,7 +79,7 @@ def exact_log_partition(model: RBM | DBM, chunk: int = 1 << 16) -> torch.Tensor:
     """
     chunk = check_count(chunk, "chunk", "exact_log_partition")
     if isinstance(model, DBM):
-        return _dbm_log_partition(model, chunk)
+        return _dbm_log_partition(copy.deepcopy(model).double(), chunk)
     rbm = model
     if rbm.hidden == "nrelu":
         raise ValueError("exact_log_partition: NReLU hidden units are continuous; use AIS")
@@ -138,4 +138,4 @@ def exact_log_prob(model: RBM | DBM, data: torch.Tensor) -> torch.Tensor:
     _check_enumerable(sum(sizes[l] for l in hidden_even), "exact_log_prob")
     double = copy.deepcopy(model).double()
     template = [data.double()] + [None] * (len(sizes) - 1)
-    return _dbm_sum(double, hidden_even, "odd", template, 1 << 16) - _dbm_log_partition(model, 1 << 16)
+    return _dbm_sum(double, hidden_even, "odd", template, 1 << 16) - _dbm_log_partition(double, 1 << 16)

@@ -21,6 +21,7 @@ training) has exactly the bottom RBM's ``log p(v)``. With Gaussian visible units
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from numbers import Integral
@@ -138,12 +139,7 @@ def dbm_lower_bound(dbm, x: torch.Tensor, log_z, *, iterations: int = 30, tol: f
         raise ValueError(f"dbm_lower_bound: log_z must be finite, got {log_z}")
     with torch.no_grad():
         means = [m.double() for m in dbm.mean_field(x, iterations=iterations, tol=tol)]
-        states = [x.double(), *means]
-        weights = [w.double() for w in dbm.weights]
-        biases = [b.double() for b in dbm.biases]
-        minus_energy = sum(s @ b for s, b in zip(states, biases))
-        for layer, w in enumerate(weights):
-            minus_energy = minus_energy + ((states[layer] @ w) * states[layer + 1]).sum(1)
+        minus_energy = -copy.deepcopy(dbm).double().energy([x.double(), *means])
         # H(Bernoulli(mu)) per unit, with 0 log 0 = 0 (means saturate at 0 or 1 in float64)
         entropy = sum((-torch.special.xlogy(m, m) - torch.special.xlogy(1 - m, 1 - m)).sum(1) for m in means)
         return minus_energy + entropy - log_z

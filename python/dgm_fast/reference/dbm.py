@@ -56,27 +56,26 @@ def dbm_bottom_up(weights, biases, v: torch.Tensor) -> list[torch.Tensor]:
 
 
 def dbm_mean_field(weights, biases, v: torch.Tensor, *, iterations: int = 30, tol: float | None = None,
-                   damping: float = 0.0) -> tuple[list[torch.Tensor], int]:
+                   damping: float = 0.0) -> list[torch.Tensor]:
     """Mean-field posterior ``q(h | v) = prod_l prod_j Bernoulli(mu_lj)`` of a DBM: from
     :func:`dbm_bottom_up`, ``iterations`` sweeps in which each hidden layer in turn, bottom
     first, is set to ``(1 - damping) sigmoid(input) + damping * old``; with ``tol``, stops after
     the first sweep whose largest change is below it. Returns the hidden means (``[B, n_l]`` per
-    hidden layer) and the number of sweeps made."""
-    means = dbm_bottom_up(weights, biases, v)
-    states = [v, *means]
-    done = 0
-    for done in range(1, iterations + 1):
-        change = 0.0
+    hidden layer)."""
+    states = [v, *dbm_bottom_up(weights, biases, v)]
+    for _ in range(iterations):
+        change = None
         for layer in range(1, len(states)):
             new = torch.sigmoid(dbm_layer_input(weights, biases, states, layer))
             if damping:
                 new = (1 - damping) * new + damping * states[layer]
             if tol is not None:
-                change = max(change, float((new - states[layer]).abs().max()))
+                moved = (new - states[layer]).abs().max()
+                change = moved if change is None else torch.maximum(change, moved)
             states[layer] = new
-        if tol is not None and change < tol:
+        if tol is not None and float(change) < tol:  # one host sync per sweep
             break
-    return states[1:], done
+    return states[1:]
 
 
 def dbm_gibbs_chain(weights, biases, states, steps: int, *, clamp_visible: bool = False,
@@ -103,18 +102,26 @@ def _annealed_input(weights, biases, base, states, layer: int, beta: float) -> t
     return beta * dbm_layer_input(weights, biases, states, layer) + (1 - beta) * base[layer]
 
 
+def _annealed_log_prob(biases, base, odd_states, even_inputs, beta: float) -> torch.Tensor:
+    """``log p*_beta`` given the even layers' inputs from the odd states (``even_inputs``, by
+    layer: ``dbm_layer_input`` of each even layer, the same at every beta)."""
+    total = 0
+    for layer in range(1, len(biases), 2):
+        total = total + odd_states[layer] @ (beta * biases[layer] + (1 - beta) * base[layer])
+    for layer, x in even_inputs.items():
+        total = total + torch.nn.functional.softplus(beta * x + (1 - beta) * base[layer]).sum(1)
+    return total
+
+
+def _even_inputs(weights, biases, odd_states) -> dict[int, torch.Tensor]:
+    return {layer: dbm_layer_input(weights, biases, odd_states, layer) for layer in range(0, len(biases), 2)}
+
+
 def dbm_annealed_log_prob(weights, biases, base, odd_states, beta: float) -> torch.Tensor:
     """``log p*_beta`` of the odd layers' states (the even layers summed out), ``[B]``.
     ``odd_states``: one entry per layer, read at the odd layers only; ``base``: A's biases, one
     ``[n_l]`` tensor per layer."""
-    total = 0
-    for layer in range(len(biases)):
-        if layer % 2:
-            total = total + odd_states[layer] @ (beta * biases[layer] + (1 - beta) * base[layer])
-        else:
-            x = _annealed_input(weights, biases, base, odd_states, layer, beta)
-            total = total + torch.nn.functional.softplus(x).sum(1)
-    return total
+    return _annealed_log_prob(biases, base, odd_states, _even_inputs(weights, biases, odd_states), beta)
 
 
 def dbm_ais(weights, biases, base, odd_start, betas, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -129,10 +136,15 @@ def dbm_ais(weights, biases, base, odd_start, betas, *, generator: torch.Generat
     log_w = torch.zeros(states[1].shape[0], dtype=torch.float64, device=states[1].device)
     betas = [float(b) for b in betas]
     for previous, beta in zip(betas, betas[1:]):
-        log_w += (dbm_annealed_log_prob(weights, biases, base, states, beta)
-                  - dbm_annealed_log_prob(weights, biases, base, states, previous)).double()
-        for parity in (0, 1):  # a transition that leaves p_beta invariant: even given odd, odd given even
-            for layer in range(parity, len(biases), 2):
-                states[layer] = bernoulli_logits(_annealed_input(weights, biases, base, states, layer, beta),
-                                                 generator=generator)
+        # The even layers' inputs from the odd states serve both log-probabilities and the
+        # transition's first half: one set of products per temperature.
+        inputs = _even_inputs(weights, biases, states)
+        log_w += (_annealed_log_prob(biases, base, states, inputs, beta)
+                  - _annealed_log_prob(biases, base, states, inputs, previous)).double()
+        # A transition that leaves p_beta invariant: the even layers given the odd, then the odd given the even.
+        for layer, x in inputs.items():
+            states[layer] = bernoulli_logits(beta * x + (1 - beta) * base[layer], generator=generator)
+        for layer in range(1, len(biases), 2):
+            states[layer] = bernoulli_logits(_annealed_input(weights, biases, base, states, layer, beta),
+                                             generator=generator)
     return log_w

@@ -157,7 +157,7 @@ class DBM(nn.Module):
             raise ValueError(f"DBM.mean_field: damping must be in [0, 1), got {damping}")
         with torch.no_grad():
             return reference.dbm_mean_field(self.weights, self.biases, v, iterations=iterations, tol=tol,
-                                            damping=damping)[0]
+                                            damping=damping)
 
     def gibbs(self, states, steps: int = 1, *, clamp_visible: bool = False,
               generator: torch.Generator | None = None) -> list[torch.Tensor]:

@@ -50,11 +50,9 @@ def dbm_gradients(dbm: DBM, data_states, model_states, *, weight_decay: float = 
     """The gradient of the mean negative log-likelihood from data-dependent statistics
     (``data_states``: the visible batch and the mean-field means, one tensor per layer) and the
     model's (``model_states``: the chains' states): ``[dW_0, ..., dW_{L-1}, db_0, ..., db_L]``."""
-    grads = []
-    for layer, w in enumerate(dbm.weights):
-        d, m = data_states, model_states
-        grads.append(m[layer].t() @ m[layer + 1] / m[0].shape[0] - d[layer].t() @ d[layer + 1] / d[0].shape[0]
-                     + weight_decay * w.detach())
+    d, m = data_states, model_states
+    grads = [m[layer].t() @ m[layer + 1] / m[0].shape[0] - d[layer].t() @ d[layer + 1] / d[0].shape[0]
+             + weight_decay * w.detach() for layer, w in enumerate(dbm.weights)]
     grads += [m.mean(0) - d.mean(0) for d, m in zip(data_states, model_states)]
     return grads
 
@@ -84,6 +82,17 @@ def _check_positive(value, name: str, fn: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _generators(dbm: DBM, generator: torch.Generator | None) -> tuple[torch.Generator, torch.Generator]:
+    """(this rank's stream, the CPU generator the batches are shuffled with), both drawn from
+    ``generator`` (a random seed if None)."""
+    device = dbm.weights[0].device
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
+    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
+                                                                   device=generator.device).item()))
+    return distributed.rank_generator(generator, device), shuffle_gen
 
 
 def _as_rows(dbm: DBM, data, fn: str) -> torch.Tensor:
@@ -127,11 +136,7 @@ def fit_dbm(
     data = _as_rows(dbm, data, fn)
     for name, value in (("n_chains", n_chains), ("k", k), ("mean_field_iterations", mean_field_iterations)):
         _check_positive(value, name, fn)
-    generator = generator if generator is not None else torch.Generator(device=dbm.weights[0].device).manual_seed(
-        int(torch.randint(2**62, (1,)).item()))
-    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
-                                                                   device=generator.device).item()))
-    generator = distributed.rank_generator(generator, dbm.weights[0].device)
+    generator, shuffle_gen = _generators(dbm, generator)
     optimizer = optimizer or torch.optim.SGD(dbm.parameters(), lr=lr, momentum=momentum)
     chains = PersistentChains(n_chains)
     params = [*dbm.weights, *dbm.biases]
@@ -143,9 +148,9 @@ def fit_dbm(
         with torch.no_grad():
             for p, g in zip(params, dbm_gradients(dbm, [v, *means], model, weight_decay=weight_decay)):
                 p.grad = g
-            recon = torch.sigmoid(dbm.biases[0] + means[0] @ dbm.weights[0].t())
+            recon = ((torch.sigmoid(dbm.biases[0] + means[0] @ dbm.weights[0].t()) - v) ** 2).sum(1).mean()
         optimizer.step()
-        return {"reconstruction": float(((recon - v) ** 2).sum(1).mean())}
+        return {"reconstruction": recon}  # fit averages it over the epoch
 
     evaluate = None if eval_fn is None else (lambda epoch: eval_fn(dbm, epoch))
     return fit(step, data, model=dbm, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
@@ -186,11 +191,7 @@ def pretrain_dbm(
     if len(per_layer) != n_layers:
         raise ValueError(f"{fn}: epochs lists {len(per_layer)} values for {n_layers} layers of weights")
     _check_positive(k, "k", fn)
-    generator = generator if generator is not None else torch.Generator(device=dbm.weights[0].device).manual_seed(
-        int(torch.randint(2**62, (1,)).item()))
-    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
-                                                                   device=generator.device).item()))
-    generator = distributed.rank_generator(generator, dbm.weights[0].device)
+    generator, shuffle_gen = _generators(dbm, generator)
     top = n_layers
     histories = []
 
@@ -208,22 +209,25 @@ def pretrain_dbm(
             with torch.no_grad():
                 for wl, bl, scale in below:  # the layer below's up-pass, as in its training
                     x = torch.sigmoid(bl + scale * (x @ wl))
-                h0 = torch.sigmoid(hb + up * (x @ w))
-                h = ops.bernoulli_logits(up * (x @ w), hb, generator=generator)
+                up_input = up * (x @ w)
+                h0 = torch.sigmoid(hb + up_input)
+                h = ops.bernoulli_logits(up_input, hb, generator=generator)
                 for _ in range(k):
+                    down_input = down * (h @ w.t())
                     if layer == 0:  # binary states at the bottom; probabilities above, like the inputs
-                        x_model = ops.bernoulli_logits(down * (h @ w.t()), vb, generator=generator)
+                        x_model = ops.bernoulli_logits(down_input, vb, generator=generator)
                     else:
-                        x_model = torch.sigmoid(vb + down * (h @ w.t()))
-                    h_model = torch.sigmoid(hb + up * (x_model @ w))
-                    h = ops.bernoulli_logits(up * (x_model @ w), hb, generator=generator)
+                        x_model = torch.sigmoid(vb + down_input)
+                    up_input = up * (x_model @ w)
+                    h_model = torch.sigmoid(hb + up_input)
+                    h = ops.bernoulli_logits(up_input, hb, generator=generator)
                 n = x.shape[0]
                 # The usual CD statistics, as Salakhutdinov's code takes them: the doubling
                 # changes the conditionals, not the form of the update.
                 w.grad = (x_model.t() @ h_model - x.t() @ h0) / n + weight_decay * w
                 vb.grad = x_model.mean(0) - x.mean(0)
                 hb.grad = h_model.mean(0) - h0.mean(0)
-                recon = float(((torch.sigmoid(vb + down * (h0 @ w.t())) - x) ** 2).sum(1).mean())
+                recon = ((torch.sigmoid(vb + down * (h0 @ w.t())) - x) ** 2).sum(1).mean()
             opt.step()
             return {"reconstruction": recon}
 
