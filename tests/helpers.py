@@ -5,6 +5,7 @@ import torch
 
 import dgm_fast
 from dgm_fast.evaluate.exact import _binary_states as states
+from dgm_fast.models.dbm import DBM
 from dgm_fast.models.rbm import RBM
 
 HAS_CUDA = torch.cuda.is_available() and dgm_fast.build_info()["cuda"]
@@ -18,6 +19,19 @@ DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
 
 def make_generator(device, seed: int = 0) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def random_dbm(sizes, scale=1.5, bias_scale=0.5, seed=0, dtype=torch.float64) -> DBM:
+    """A DBM with N(0, scale^2) weights and N(0, bias_scale^2) biases: large enough that its law
+    is far from uniform."""
+    g = torch.Generator().manual_seed(seed)
+    dbm = DBM(sizes, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        for w in dbm.weights:
+            w.copy_(torch.randn(w.shape, generator=g, dtype=torch.float64) * scale)
+        for b in dbm.biases:
+            b.copy_(torch.randn(b.shape, generator=g, dtype=torch.float64) * bias_scale)
+    return dbm.to(dtype)
 
 
 def random_rbm(nv, nh, visible="bernoulli", hidden="bernoulli", scale=1.0, seed=0, dtype=torch.float64):
@@ -51,5 +65,5 @@ def outcome(call):
         out = call()
     except Exception as exc:  # noqa: BLE001  (the class is part of what is compared)
         return type(exc), str(exc).split("\n")[0]
-    outs = out if isinstance(out, tuple) else (out,)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
     return "ok", [(tuple(t.shape), t.dtype) for t in outs]

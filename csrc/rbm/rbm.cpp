@@ -37,25 +37,12 @@
 #include <torch/library.h>
 
 #include "rbm/rbm_checks.h"
+#include "samplers/sampler_calls.h"
 
 namespace dgm_fast {
 namespace {
 
 using Tensor = at::Tensor;
-
-// bernoulli_logits(logits + bias): the bias is added inside the sampler's pass, not by an addmm
-// that first copies it into the product's output.
-std::tuple<Tensor, Tensor> call_bernoulli_logits(const Tensor& logits,
-                                                 const std::optional<Tensor>& bias,
-                                                 const std::optional<at::Generator>& gen,
-                                                 bool return_probs) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("dgm_fast::bernoulli_logits", "")
-                             .typed<std::tuple<Tensor, Tensor>(
-                                 const Tensor&, const std::optional<Tensor>&,
-                                 std::optional<at::Generator>, bool)>();
-  return op.call(logits, bias, gen, return_probs);
-}
 
 Tensor call_normal_reparam(const Tensor& mu, const Tensor& log_var,
                            const std::optional<at::Generator>& gen) {

@@ -8,19 +8,13 @@ import torch
 
 from dgm_fast import DBM
 from dgm_fast.evaluate import AISResult, ais, exact_log_partition, reverse_ais
+from helpers import random_dbm
 
 BETAS = torch.linspace(0, 1, 2001, dtype=torch.float64)
 
 
 def coupled(sizes, scale, seed=0) -> DBM:
-    g = torch.Generator().manual_seed(seed)
-    dbm = DBM(sizes, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        for w in dbm.weights:
-            w.copy_(torch.randn(w.shape, generator=g, dtype=torch.float64) * scale)
-        for b in dbm.biases:
-            b.copy_(torch.randn(b.shape, generator=g, dtype=torch.float64))
-    return dbm
+    return random_dbm(sizes, scale, bias_scale=1.0, seed=seed)
 
 
 @pytest.mark.parametrize("sizes, scale", [([10, 8, 6], 2.0), ([6, 5, 4, 3], 2.0)])

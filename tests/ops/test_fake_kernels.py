@@ -22,6 +22,11 @@ def elbo_args(b=3, d=5, k=2, **dtypes):
             z(b, k, dtype=dtypes.get("mu", f32)), z(b, k, dtype=dtypes.get("log_var", f32))]
 
 
+def dbm_params():
+    """(weights, biases) of a 6-4-3 DBM."""
+    return [z(6, 4), z(4, 3)], [z(6), z(4), z(3)]
+
+
 CASES = {
     # samplers
     "bernoulli_logits ok": lambda: lib.bernoulli_logits(z(4, 3), z(3), return_probs=True),
@@ -79,6 +84,17 @@ CASES = {
     "mmd_with_grad one row": lambda: lib.mmd_with_grad(z(1, 3), z(5, 3), [1.0]),
     "mmd_backward ok": lambda: lib.mmd_backward(z(()), z(4, 3), z(5, 3), [1.0]),
     "mmd_backward grad shape": lambda: lib.mmd_backward(z(2), z(4, 3), z(5, 3), [1.0]),
+    # dbm (composites: the fake tensors run the eager kernel's checks)
+    "dbm_mean_field ok": lambda: lib.dbm_mean_field(z(2, 6), *dbm_params(), 3, damping=0.5),
+    "dbm_mean_field one hidden layer": lambda: lib.dbm_mean_field(z(2, 6), [z(6, 4)], [z(6), z(4)], 3),
+    "dbm_mean_field weight shape": lambda: lib.dbm_mean_field(z(2, 6), [z(6, 4), z(3, 4)], dbm_params()[1], 3),
+    "dbm_mean_field v width": lambda: lib.dbm_mean_field(z(2, 5), *dbm_params(), 3),
+    "dbm_mean_field v dtype": lambda: lib.dbm_mean_field(z(2, 6, dtype=f64), *dbm_params(), 3),
+    "dbm_gibbs_chain ok": lambda: lib.dbm_gibbs_chain([z(2, 6), z(2, 4), z(2, 3)], *dbm_params(), 2),
+    "dbm_gibbs_chain batch": lambda: lib.dbm_gibbs_chain([z(2, 6), z(3, 4), z(2, 3)], *dbm_params(), 2),
+    "dbm_ais ok": lambda: lib.dbm_ais([z(5, 4)], *dbm_params(), dbm_params()[1], [0.0, 0.5, 1.0]),
+    "dbm_ais beta range": lambda: lib.dbm_ais([z(5, 4)], *dbm_params(), dbm_params()[1], [0.0, 2.0]),
+    "dbm_ais base dtype": lambda: lib.dbm_ais([z(5, 4)], *dbm_params(), [z(6), z(4, dtype=f64), z(3)], [0.0, 1.0]),
 }
 
 

@@ -13,7 +13,6 @@ import torch
 from .. import ops
 from ..models.dbm import DBM
 from ..models.rbm import RBM
-from ..reference import dbm as dbm_reference
 from ..train import distributed
 from ._checks import check_count, check_examples
 
@@ -243,7 +242,7 @@ def _dbm_ais(dbm: DBM, n_runs: int, betas: torch.Tensor, data, generator, *, ini
         start = [ops.bernoulli_logits(a.expand(runs, -1).contiguous(), generator=generator) for a in base]
         if reverse and burn_in:
             start = dbm.gibbs(start, burn_in, generator=generator)
-    log_w = dbm_reference.dbm_ais(weights, biases, base, start, betas.flip(0) if reverse else betas,
-                                  generator=generator)
+    betas = (betas.flip(0) if reverse else betas).tolist()
+    log_w = ops.dbm.dbm_ais(start[1::2], weights, biases, base, betas, generator=generator)
     log_z_a = float(sum(torch.nn.functional.softplus(a.double()).sum() for a in base))
     return _result(distributed.gather_runs(log_w.cpu()), log_z_a, reverse=reverse)

@@ -3,6 +3,7 @@
 
 * :mod:`.samplers`: ``bernoulli_logits``, ``normal_reparam``, ``uniform_bits`` (exported here);
 * :mod:`.rbm`: whole Gibbs chains, the CD gradient, the fused SGD update, AIS;
+* :mod:`.dbm`: mean-field inference, the block Gibbs chain, AIS over the odd layers;
 * :mod:`.elbo`, :mod:`.gan`, :mod:`.mmd`: the fused losses, whose public face is
   :mod:`dgm_fast.losses`.
 
@@ -10,7 +11,7 @@ Each op is also ``torch.ops.dgm_fast.<name>``, with a fake kernel for ``torch.co
 tensors and, where differentiable, an autograd formula.
 """
 
-from . import elbo, gan, mmd, rbm, samplers
+from . import dbm, elbo, gan, mmd, rbm, samplers
 from .samplers import bernoulli_logits, normal_reparam, uniform_bits
 
-__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "elbo", "gan", "mmd", "rbm", "samplers"]
+__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "dbm", "elbo", "gan", "mmd", "rbm", "samplers"]

@@ -97,11 +97,6 @@ def dbm_gibbs_chain(weights, biases, states, steps: int, *, clamp_visible: bool 
     return states
 
 
-def _annealed_input(weights, biases, base, states, layer: int, beta: float) -> torch.Tensor:
-    """The logits of ``layer`` given its neighbours under ``p_beta``."""
-    return beta * dbm_layer_input(weights, biases, states, layer) + (1 - beta) * base[layer]
-
-
 def _annealed_log_prob(biases, base, odd_states, even_inputs, beta: float) -> torch.Tensor:
     """``log p*_beta`` given the even layers' inputs from the odd states (``even_inputs``, by
     layer: ``dbm_layer_input`` of each even layer, the same at every beta)."""
@@ -124,27 +119,40 @@ def dbm_annealed_log_prob(weights, biases, base, odd_states, beta: float) -> tor
     return _annealed_log_prob(biases, base, odd_states, _even_inputs(weights, biases, odd_states), beta)
 
 
-def dbm_ais(weights, biases, base, odd_start, betas, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def dbm_ais(weights, biases, base, odd_states, betas, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """The log-weights (``[R]``, float64, without ``log Z_A``) of ``R`` AIS runs on the odd layers,
-    from ``odd_start`` (one ``[R, n_l]`` tensor per layer, read at the odd layers: states of
-    the model at ``betas[0]``) through the inverse temperatures ``betas``. Run from 0 to 1 it
-    estimates ``log Z_B - log Z_A``; with ``betas`` reversed, from samples of B, ``log Z_A -
-    log Z_B``."""
+    from ``odd_states`` (one ``[R, n_l]`` tensor per odd layer 1, 3, ...: states of the model at
+    ``betas[0]``) through the inverse temperatures ``betas``. Run from 0 to 1 it estimates
+    ``log Z_B - log Z_A``; with ``betas`` reversed, from samples of B, ``log Z_A - log Z_B``.
+
+    Per temperature: ``log_w += log p*_beta - log p*_previous`` in float64 (the increments are
+    differences of nearly equal softplus sums), then, except after the last, a transition that
+    leaves ``p_beta`` invariant: the even layers given the odd ones, then the odd given the even."""
     from ..ops import bernoulli_logits
 
-    states = list(odd_start)
-    log_w = torch.zeros(states[1].shape[0], dtype=torch.float64, device=states[1].device)
+    top = len(weights)
+    odd, even = range(1, top + 1, 2), range(0, top + 1, 2)
+    states = [None] * (top + 1)
+    for layer, s in zip(odd, odd_states):
+        states[layer] = s
+    gap = {layer: biases[layer].double() - base[layer].double() for layer in odd}
+    log_w = torch.zeros(odd_states[0].shape[0], dtype=torch.float64, device=odd_states[0].device)
     betas = [float(b) for b in betas]
-    for previous, beta in zip(betas, betas[1:]):
+    for k, (previous, beta) in enumerate(zip(betas, betas[1:])):
         # The even layers' inputs from the odd states serve both log-probabilities and the
         # transition's first half: one set of products per temperature.
-        inputs = _even_inputs(weights, biases, states)
-        log_w += (_annealed_log_prob(biases, base, states, inputs, beta)
-                  - _annealed_log_prob(biases, base, states, inputs, previous)).double()
-        # A transition that leaves p_beta invariant: the even layers given the odd, then the odd given the even.
+        inputs = {layer: dbm_layer_input(weights, biases, states, layer) for layer in even}
+        for layer in odd:
+            log_w += (states[layer].double() @ gap[layer]) * (beta - previous)
         for layer, x in inputs.items():
-            states[layer] = bernoulli_logits(beta * x + (1 - beta) * base[layer], generator=generator)
-        for layer in range(1, len(biases), 2):
-            states[layer] = bernoulli_logits(_annealed_input(weights, biases, base, states, layer, beta),
-                                             generator=generator)
+            x64, a64 = x.double(), base[layer].double()
+            log_w += (torch.nn.functional.softplus(x64 * beta + a64 * (1 - beta))
+                      - torch.nn.functional.softplus(x64 * previous + a64 * (1 - previous))).sum(1)
+        if k + 2 == len(betas):
+            break
+        for layer, x in inputs.items():
+            states[layer] = bernoulli_logits(x * beta + base[layer] * (1 - beta), generator=generator)
+        for layer in odd:
+            x = dbm_layer_input(weights, biases, states, layer)
+            states[layer] = bernoulli_logits(x * beta + base[layer] * (1 - beta), generator=generator)
     return log_w

@@ -11,20 +11,14 @@ import torch
 import dgm_fast
 from dgm_fast import DBM
 from dgm_fast.evaluate import dbm_lower_bound, exact_log_partition, exact_log_prob
+from helpers import random_dbm
 
 SIZES = [4, 3, 2]
 
 
 def tiny(sizes=SIZES, scale=1.5, seed=0) -> DBM:
     """A DBM with weights and biases large enough that its law is far from uniform (float64)."""
-    g = torch.Generator().manual_seed(seed)
-    dbm = DBM(sizes, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        for w in dbm.weights:
-            w.copy_(torch.randn(w.shape, generator=g, dtype=torch.float64) * scale)
-        for b in dbm.biases:
-            b.copy_(torch.randn(b.shape, generator=g, dtype=torch.float64) * 0.5)
-    return dbm
+    return random_dbm(sizes, scale, bias_scale=0.5, seed=seed)
 
 
 def joint_states(sizes):

@@ -156,8 +156,8 @@ class DBM(nn.Module):
         if not 0 <= damping < 1:
             raise ValueError(f"DBM.mean_field: damping must be in [0, 1), got {damping}")
         with torch.no_grad():
-            return reference.dbm_mean_field(self.weights, self.biases, v, iterations=iterations, tol=tol,
-                                            damping=damping)
+            return ops.dbm.dbm_mean_field(v, list(self.weights), list(self.biases), iterations, tol=tol,
+                                          damping=damping)
 
     def gibbs(self, states, steps: int = 1, *, clamp_visible: bool = False,
               generator: torch.Generator | None = None) -> list[torch.Tensor]:
@@ -167,8 +167,8 @@ class DBM(nn.Module):
         self._check_states(states)
         _check_count(steps, "steps", minimum=0)
         with torch.no_grad():
-            return reference.dbm_gibbs_chain(self.weights, self.biases, states, steps, clamp_visible=clamp_visible,
-                                             generator=generator)
+            return ops.dbm.dbm_gibbs_chain(list(states), list(self.weights), list(self.biases), steps,
+                                           clamp_visible=clamp_visible, generator=generator)
 
     def random_states(self, n: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Bernoulli(1/2) states of every layer, ``n`` rows: where chains start."""
