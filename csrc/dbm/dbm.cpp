@@ -6,22 +6,27 @@
 // biases[l] ([n_l]) is layer l's. The input of layer l from its neighbours' states s is
 //   x_l = b_l + s_{l-1} W_{l-1} + s_{l+1} W_l^T.
 //
-// Like the RBM's chain, these are device-generic composites (CompositeImplicitAutograd) of ATen
-// products (MKL/oneDNN, cuBLAS) and the dgm_fast samplers: one call runs the whole loop without
-// a Python round-trip per layer, the samplers add the bias inside their pass, and under
-// torch.compile or meta tensors the op decomposes into those same calls, so fake tensors run
-// the same checks as real ones. Each sampler call takes its own Philox offset from the generator,
-// in the order the reference's Python loop makes them, so chain and AIS are bit-identical to it
-// (tests/ops/test_dbm.py).
+// Like the RBM's chain, these are device-generic composites of ATen products (MKL/oneDNN,
+// cuBLAS) and the dgm_fast samplers: one call runs the whole loop without a Python round-trip
+// per layer, the samplers add the bias inside their pass, and under torch.compile or meta
+// tensors the op decomposes into those same calls (mean-field, chain) or runs its generic kernel
+// (AIS), so fake tensors run the same checks as real ones. AIS also has a CPU kernel that fuses
+// the even layers' float64 terms into one pass (dbm_loops.inc). Each sampler call takes its own
+// Philox offset from the generator, in the order the reference's Python loop makes them, so
+// the chain is bit-identical to it, and AIS draws the same states from the same logits with
+// log-weights equal to float64 rounding (tests/ops/test_dbm.py).
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include "common/checks.h"
+#include "dbm/dbm_loops.h"
 #include "samplers/sampler_calls.h"
 
 namespace dgm_fast {
@@ -186,14 +191,17 @@ std::vector<Tensor> dbm_gibbs_chain(at::TensorList states,  // L + 1 tensors [B,
 // transition that leaves p_beta invariant: the even layers given the odd ones (from the same
 // x_l), then the odd layers given the even ones. 0 -> 1 from samples of A is AIS; 1 -> 0 from
 // samples of B is reverse AIS. Returns the log-weights [R] (float64, without log Z_A).
-Tensor dbm_ais(at::TensorList odd_states,  // one [R, n_l] per odd layer l = 1, 3, ...
-               at::TensorList weights, at::TensorList biases,
-               at::TensorList base,  // A's biases, one [n_l] per layer
-               at::ArrayRef<double> betas, std::optional<at::Generator> generator) {
-  constexpr const char* op = "dbm_ais";
+//
+// The even layers' part of each temperature (two softplus per unit in float64, the logits of the
+// next states) is most of the work besides the products: the CPU kernel makes it one pass per
+// layer (dbm_loops.inc, at::parallel_for over the runs); the generic kernel (CUDA, meta) makes it
+// with ATen ops. Both draw the same states from the same logits, and their log-weights agree to
+// float64 rounding (tests/ops/test_dbm.py).
+void check_ais_args(at::TensorList odd_states, at::TensorList weights, at::TensorList biases,
+                    at::TensorList base, at::ArrayRef<double> betas, const char* op) {
   const int64_t top = check_dbm(weights, biases, op);
-  std::vector<int64_t> odd, even;
-  for (int64_t l = 0; l <= top; ++l) (l % 2 ? odd : even).push_back(l);
+  std::vector<int64_t> odd;
+  for (int64_t l = 1; l <= top; l += 2) odd.push_back(l);
   check_states(odd_states, odd, biases, "odd_states", op);
   TORCH_CHECK_VALUE(base.size() == biases.size(), op, ": base must hold one bias vector per layer (",
                     biases.size(), "), got ", base.size());
@@ -212,28 +220,71 @@ Tensor dbm_ais(at::TensorList odd_states,  // one [R, n_l] per odd layer l = 1, 
     TORCH_CHECK_VALUE(std::isfinite(b) && b >= 0 && b <= 1, op,
                       ": inverse temperatures must lie in [0, 1], got ", b);
   }
+}
 
+// The even layer's part of one temperature with ATen ops: log_w += the softplus terms; returns
+// the logits at beta (undefined when `logits` is false).
+Tensor ais_even_generic(const Tensor& x, const Tensor& a, double beta, double previous, bool logits,
+                        Tensor& log_w) {
+  const Tensor x64 = x.to(at::kDouble), a64 = a.to(at::kDouble);
+  log_w += (at::softplus(x64 * beta + a64 * (1 - beta)) - at::softplus(x64 * previous + a64 * (1 - previous)))
+               .sum(1);
+  return logits ? x * beta + a * (1 - beta) : Tensor();
+}
+
+// The same in one pass per run (CPU, float32/float64).
+Tensor ais_even_cpu(const Tensor& x, const Tensor& a, double beta, double previous, bool logits,
+                    Tensor& log_w) {
+  const Tensor xc = x.contiguous(), ac = a.contiguous();
+  Tensor out = logits ? at::empty_like(xc) : Tensor();
+  const int64_t rows = xc.size(0), n = xc.size(1);
+  double* lw = log_w.data_ptr<double>();
+  const auto& loops = dbm_loops();
+  // About 2 x 50 flops per element: a grain of ~16k elements per task.
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
+  if (xc.scalar_type() == at::kFloat) {
+    const float* xp = xc.const_data_ptr<float>();
+    const float* ap = ac.const_data_ptr<float>();
+    float* op = logits ? out.data_ptr<float>() : nullptr;
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+      loops.ais_even_f32(xp, ap, begin, end, n, beta, previous, op, lw);
+    });
+  } else {
+    const double* xp = xc.const_data_ptr<double>();
+    const double* ap = ac.const_data_ptr<double>();
+    double* op = logits ? out.data_ptr<double>() : nullptr;
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+      loops.ais_even_f64(xp, ap, begin, end, n, beta, previous, op, lw);
+    });
+  }
+  return out;
+}
+
+using AisEven = Tensor (*)(const Tensor&, const Tensor&, double, double, bool, Tensor&);
+
+Tensor ais_loop(at::TensorList odd_states, at::TensorList weights, at::TensorList biases,
+                at::TensorList base, at::ArrayRef<double> betas,
+                const std::optional<at::Generator>& generator, AisEven ais_even) {
+  const int64_t top = static_cast<int64_t>(weights.size());
+  std::vector<int64_t> odd, even;
+  for (int64_t l = 0; l <= top; ++l) (l % 2 ? odd : even).push_back(l);
   std::vector<Tensor> s(top + 1);
   for (size_t i = 0; i < odd.size(); ++i) s[odd[i]] = odd_states[i];
-  std::vector<Tensor> bias_gap(top + 1), base64(top + 1);  // float64 b_l - a_l (odd), a_l (even)
+  std::vector<Tensor> bias_gap(top + 1);  // float64 b_l - a_l of the odd layers
   for (const int64_t l : odd) bias_gap[l] = biases[l].to(at::kDouble) - base[l].to(at::kDouble);
-  for (const int64_t l : even) base64[l] = base[l].to(at::kDouble);
   Tensor log_w = at::zeros({odd_states[0].size(0)}, odd_states[0].options().dtype(at::kDouble));
-  std::vector<Tensor> x(top + 1);
+  std::vector<Tensor> logits(top + 1);
   for (size_t k = 1; k < betas.size(); ++k) {
     const double beta = betas[k], previous = betas[k - 1];
-    for (const int64_t l : even) x[l] = neighbour_input(s, weights, l).add_(biases[l]);
+    const bool last = k + 1 == betas.size();
     for (const int64_t l : odd) log_w += at::mv(s[l].to(at::kDouble), bias_gap[l]) * (beta - previous);
     for (const int64_t l : even) {
-      const Tensor x64 = x[l].to(at::kDouble);
-      log_w += (at::softplus(x64 * beta + base64[l] * (1 - beta)) -
-                at::softplus(x64 * previous + base64[l] * (1 - previous)))
-                   .sum(1);
+      const Tensor x = neighbour_input(s, weights, l).add_(biases[l]);
+      logits[l] = ais_even(x, base[l], beta, previous, /*logits=*/!last, log_w);
     }
-    if (k + 1 == betas.size()) break;
+    if (last) break;
     for (const int64_t l : even) {
-      s[l] = std::get<0>(call_bernoulli_logits(x[l] * beta + base[l] * (1 - beta), std::nullopt,
-                                               generator, /*return_probs=*/false));
+      s[l] = std::get<0>(call_bernoulli_logits(logits[l], std::nullopt, generator, /*return_probs=*/false));
     }
     for (const int64_t l : odd) {
       const Tensor input = neighbour_input(s, weights, l).add_(biases[l]);
@@ -242,6 +293,23 @@ Tensor dbm_ais(at::TensorList odd_states,  // one [R, n_l] per odd layer l = 1, 
     }
   }
   return log_w;
+}
+
+Tensor dbm_ais_generic(at::TensorList odd_states,  // one [R, n_l] per odd layer l = 1, 3, ...
+                       at::TensorList weights, at::TensorList biases,
+                       at::TensorList base,  // A's biases, one [n_l] per layer
+                       at::ArrayRef<double> betas, std::optional<at::Generator> generator) {
+  check_ais_args(odd_states, weights, biases, base, betas, "dbm_ais");
+  return ais_loop(odd_states, weights, biases, base, betas, generator, &ais_even_generic);
+}
+
+Tensor dbm_ais_cpu(at::TensorList odd_states, at::TensorList weights, at::TensorList biases,
+                   at::TensorList base, at::ArrayRef<double> betas, std::optional<at::Generator> generator) {
+  check_ais_args(odd_states, weights, biases, base, betas, "dbm_ais");
+  const at::ScalarType t = weights[0].scalar_type();
+  const bool fused = t == at::kFloat || t == at::kDouble;
+  return ais_loop(odd_states, weights, biases, base, betas, generator,
+                  fused ? &ais_even_cpu : &ais_even_generic);
 }
 
 }  // namespace
@@ -263,7 +331,15 @@ TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
   m.impl("dbm_mean_field", &dbm_mean_field);
   m.impl("dbm_gibbs_chain", &dbm_gibbs_chain);
-  m.impl("dbm_ais", &dbm_ais);
+}
+
+// Any device (CUDA, and meta for fake tensors); the CPU kernel fuses the even layers' part.
+TORCH_LIBRARY_IMPL(dgm_fast, CompositeExplicitAutograd, m) {
+  m.impl("dbm_ais", &dbm_ais_generic);
+}
+
+TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
+  m.impl("dbm_ais", &dbm_ais_cpu);
 }
 
 }  // namespace dgm_fast

@@ -121,6 +121,7 @@ def fit_dbm(
     weight_decay: float = 2e-4,
     optimizer: torch.optim.Optimizer | None = None,
     lr_schedule: str | Callable[[int], float] | None = None,
+    momentum_schedule: Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -130,7 +131,8 @@ def fit_dbm(
     """Joint training of ``dbm`` on the rows of ``data`` (see the module's docstring): mean-field
     with ``mean_field_iterations`` sweeps, ``n_chains`` persistent chains advanced ``k`` sweeps
     per update, ``weight_decay`` on the weights, SGD with ``lr`` and ``momentum`` unless an
-    ``optimizer`` is given. Returns ``fit``'s history (the epoch's mean ``reconstruction``: the
+    ``optimizer`` is given; ``lr_schedule``/``momentum_schedule`` as for :func:`dgm_fast.train.fit`
+    (e.g. ``"linear"`` decay, as Salakhutdinov & Hinton decay theirs). Returns ``fit``'s history (the epoch's mean ``reconstruction``: the
     squared error of the visible means given the mean-field ``mu_1``)."""
     fn = "fit_dbm"
     data = _as_rows(dbm, data, fn)
@@ -154,7 +156,7 @@ def fit_dbm(
 
     evaluate = None if eval_fn is None else (lambda epoch: eval_fn(dbm, epoch))
     return fit(step, data, model=dbm, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-               lr_schedule=lr_schedule, state={"chains": chains}, generators={"generator": generator},
+               lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, state={"chains": chains}, generators={"generator": generator},
                shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, extra={"layer_sizes": dbm.layer_sizes}, progress=progress,
                desc="DBM epochs")
@@ -178,12 +180,14 @@ def pretrain_dbm(
     generator: torch.Generator | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    eval_fn: Callable[[torch.nn.Module, int], dict] | None = None,
 ) -> list[list[dict]]:
     """Greedy layer-wise pretraining of ``dbm``'s weights and biases, bottom layer first (see the
     module's docstring for the doubled weights). ``epochs``: one number for every layer or one
     per layer. ``checkpoint_dir``: layer ``l`` is checkpointed after every epoch in
     ``pretrain<l>.pt`` there, and a run started again resumes (finished layers are read back).
-    Returns each layer's ``fit`` history."""
+    ``eval_fn(layer's parameters, epoch)`` after each epoch goes into the history. Returns each
+    layer's ``fit`` history."""
     fn = "pretrain_dbm"
     data = _as_rows(dbm, data, fn)
     n_layers = len(dbm.weights)
@@ -235,6 +239,7 @@ def pretrain_dbm(
         histories.append(fit(step, data, model=torch.nn.ParameterList(params), optimizer=optimizer,
                              epochs=per_layer[layer], batch_size=batch_size, generators={"generator": generator},
                              shuffle_generator=shuffle_gen, checkpoint=checkpoint, progress=progress,
+                             eval_fn=None if eval_fn is None else (lambda epoch, m=params: eval_fn(m, epoch)),
                              desc=f"layer {layer + 1}/{n_layers}"))
         with torch.no_grad():
             dbm.biases[layer + 1].copy_(hidden_bias)
