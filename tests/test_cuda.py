@@ -213,3 +213,49 @@ def test_train_epoch_in_a_cuda_graph_is_the_eager_loop(hold, own_generator, monk
     if chains is not None:
         assert torch.equal(chains, r_chains)
     assert torch.equal(after, (rg or torch.cuda.default_generators[0]).get_state())
+
+
+def test_dbm_ops_agree_on_cpu_and_cuda():
+    """Mean-field to float64 tolerance; the chain's and AIS's draws exactly, unless a word lands
+    within the products' rounding difference of a threshold (probability ~1e-9 here); AIS's
+    log-weights to float64 tolerance (the CPU kernel's portable exp/log against torch's on CUDA)."""
+    from helpers import random_dbm
+
+    dbm = random_dbm([20, 12, 8, 6], scale=0.8, seed=0)
+    weights = [w.detach() for w in dbm.weights]
+    biases = [b.detach() for b in dbm.biases]
+    cuda = lambda ts: [t.cuda() for t in ts]  # noqa: E731
+    g = torch.Generator().manual_seed(1)
+    states = [torch.bernoulli(torch.full((64, n), 0.5, dtype=torch.float64), generator=g) for n in dbm.layer_sizes]
+    cpu_means = ops.dbm.dbm_mean_field(states[0], weights, biases, 20, damping=0.2)
+    gpu_means = ops.dbm.dbm_mean_field(states[0].cuda(), cuda(weights), cuda(biases), 20, damping=0.2)
+    for a, b in zip(cpu_means, gpu_means):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-10, atol=1e-12)
+    cpu_chain = ops.dbm.dbm_gibbs_chain(states, weights, biases, 5, generator=make_generator("cpu", 3))
+    gpu_chain = ops.dbm.dbm_gibbs_chain(cuda(states), cuda(weights), cuda(biases), 5, generator=make_generator("cuda", 3))
+    for a, b in zip(cpu_chain, gpu_chain):
+        assert torch.equal(a, b.cpu())
+    base = [torch.zeros_like(b) for b in biases]
+    betas = torch.linspace(0, 1, 200, dtype=torch.float64).tolist()
+    cpu_w = ops.dbm.dbm_ais(states[1::2], weights, biases, base, betas, generator=make_generator("cpu", 4))
+    gpu_w = ops.dbm.dbm_ais(cuda(states[1::2]), cuda(weights), cuda(biases), cuda(base), betas,
+                            generator=make_generator("cuda", 4))
+    torch.testing.assert_close(cpu_w, gpu_w.cpu(), rtol=0, atol=1e-10)
+
+
+def test_dbm_chain_in_a_cuda_graph_draws_fresh_states():
+    """Captured once, the chain replays with new random draws each time (the generator's offset
+    advances), like the samplers it calls."""
+    from helpers import random_dbm
+
+    dbm = random_dbm([20, 12, 8], scale=0.8, seed=0, dtype=torch.float32).cuda()
+    states = dbm.random_states(32, generator=make_generator("cuda", 1))
+    static = [s.clone() for s in states]
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = dbm.gibbs(static, 3)
+    graph.replay()
+    first = [o.clone() for o in out]
+    graph.replay()
+    assert any(not torch.equal(a, b) for a, b in zip(first, out))

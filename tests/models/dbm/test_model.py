@@ -164,3 +164,13 @@ def test_mismatched_inputs_are_refused():
         dbm.mean_field(torch.zeros(2, 6), damping=1.0)
     with pytest.raises(ValueError, match="x contains NaN"):
         dbm_lower_bound(dbm, torch.full((2, 6), math.nan), 0.0)
+
+
+def test_visible_biases_start_at_the_data_log_odds():
+    dbm = DBM([6, 4, 3])
+    data = torch.tensor([[1, 0, 1, 1, 0, 0]] * 3 + [[1, 1, 0, 1, 0, 0]], dtype=torch.float32)
+    dbm.init_visible_bias_from_data(data)
+    p = torch.tensor([1, 0.25, 0.75, 1, 0, 0]).clamp(1e-3, 1 - 1e-3)
+    torch.testing.assert_close(dbm.biases[0].detach(), torch.log(p / (1 - p)))
+    with pytest.raises(ValueError, match=r"data must be \[batch, 6\]"):
+        dbm.init_visible_bias_from_data(data[:, :5])

@@ -65,6 +65,15 @@ class DBM(nn.Module):
     def extra_repr(self) -> str:
         return f"layer_sizes={self.layer_sizes}"
 
+    def init_visible_bias_from_data(self, data: torch.Tensor, eps: float = 1e-3) -> None:
+        """Sets the visible biases to the data's log-odds, as Hinton's guide recommends (and as
+        ``RBM.init_visible_bias_from_data`` does); AIS's base model starts from the same
+        marginals, so a model near them starts its annealing path close to its end."""
+        self._check_layer(data, 0, "data")
+        p = data.mean(0).clamp(eps, 1 - eps)
+        with torch.no_grad():
+            self.biases[0].copy_(torch.log(p) - torch.log1p(-p))
+
     # ---- files ----------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:

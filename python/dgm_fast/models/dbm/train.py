@@ -119,6 +119,8 @@ def fit_dbm(
     lr: float = 1e-3,
     momentum: float = 0.9,
     weight_decay: float = 2e-4,
+    sparsity_target: float | None = None,
+    sparsity_cost: float = 0.1,
     optimizer: torch.optim.Optimizer | None = None,
     lr_schedule: str | Callable[[int], float] | None = None,
     momentum_schedule: Callable[[int], float] | None = None,
@@ -131,13 +133,22 @@ def fit_dbm(
     """Joint training of ``dbm`` on the rows of ``data`` (see the module's docstring): mean-field
     with ``mean_field_iterations`` sweeps, ``n_chains`` persistent chains advanced ``k`` sweeps
     per update, ``weight_decay`` on the weights, SGD with ``lr`` and ``momentum`` unless an
-    ``optimizer`` is given; ``lr_schedule``/``momentum_schedule`` as for :func:`dgm_fast.train.fit`
+    ``optimizer`` is given. ``sparsity_target`` ``p``: each hidden layer's mean-field means are
+    pulled towards an average of ``p`` by the penalty of Hinton's practical guide (section 11):
+    with ``q`` the batch's mean of the means of layer ``l``, ``sparsity_cost * (q - p)`` is added
+    to the gradient of ``b_l`` and, times the mean of layer ``l - 1``'s states, to that of the
+    weights from below. ``lr_schedule``/``momentum_schedule`` as for :func:`dgm_fast.train.fit`
     (e.g. ``"linear"`` decay, as Salakhutdinov & Hinton decay theirs). Returns ``fit``'s history (the epoch's mean ``reconstruction``: the
     squared error of the visible means given the mean-field ``mu_1``)."""
     fn = "fit_dbm"
     data = _as_rows(dbm, data, fn)
     for name, value in (("n_chains", n_chains), ("k", k), ("mean_field_iterations", mean_field_iterations)):
         _check_positive(value, name, fn)
+    if sparsity_target is not None and not 0 < sparsity_target < 1:
+        raise ValueError(f"{fn}: sparsity_target must lie in (0, 1), got {sparsity_target}")
+    if not sparsity_cost >= 0:
+        raise ValueError(f"{fn}: sparsity_cost must be >= 0, got {sparsity_cost}")
+    n_weights = len(dbm.weights)
     generator, shuffle_gen = _generators(dbm, generator)
     optimizer = optimizer or torch.optim.SGD(dbm.parameters(), lr=lr, momentum=momentum)
     chains = PersistentChains(n_chains)
@@ -148,7 +159,14 @@ def fit_dbm(
         means = dbm.mean_field(v, iterations=mean_field_iterations)
         model = chains.advance(dbm, k, generator)
         with torch.no_grad():
-            for p, g in zip(params, dbm_gradients(dbm, [v, *means], model, weight_decay=weight_decay)):
+            data_states = [v, *means]
+            grads = dbm_gradients(dbm, data_states, model, weight_decay=weight_decay)
+            if sparsity_target is not None:
+                for layer in range(1, n_weights + 1):
+                    pull = sparsity_cost * (data_states[layer].mean(0) - sparsity_target)
+                    grads[n_weights + layer] += pull
+                    grads[layer - 1] += torch.outer(data_states[layer - 1].mean(0), pull)
+            for p, g in zip(params, grads):
                 p.grad = g
             recon = ((torch.sigmoid(dbm.biases[0] + means[0] @ dbm.weights[0].t()) - v) ** 2).sum(1).mean()
         optimizer.step()
