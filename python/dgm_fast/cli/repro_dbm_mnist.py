@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import changed_options, fail
+from ._common import fail, prepare_out
 from ._repro_mnist import (BATCH, PROTOCOL_DEFAULTS, EpochSeconds, add_protocol_options, estimate_log_z, load_data,
                            protocol_problem)
 
@@ -177,20 +177,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(parsed)
     hidden, eval_at = parsed
     out = Path(args.out)
-    config_path = out / "config.json"
-    config = {name: getattr(args, name) for name in _RUN_OPTIONS}
-    if args.restart:
-        for path in [*out.glob("pretrain*.pt"), *out.glob("eval*.json"), out / "joint.pt", out / "dbm.pt",
-                     config_path]:
-            path.unlink(missing_ok=True)
-    changed = changed_options(config_path, config, _RUN_OPTIONS)
-    if changed:
-        return fail(f"{out} holds a DBM trained with {changed[0]}, not {changed[1]}. Pass the same options to "
-                    "resume it, --restart to start over, or another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    if not config_path.exists():
-        with atomic_write(config_path, "w") as f:
-            json.dump(config, f, indent=2)
+    earlier_run = [*out.glob("pretrain*.pt"), *out.glob("eval*.json"), out / "joint.pt", out / "dbm.pt"]
+    problem = prepare_out(out, {name: getattr(args, name) for name in _RUN_OPTIONS}, _RUN_OPTIONS, earlier_run,
+                          args.restart, "DBM")
+    if problem:
+        return fail(problem)
 
     train_x, test_x = load_data(args)
     dbm = DBM([784, *hidden], generator=torch.Generator().manual_seed(args.seed)).to(args.device)
@@ -254,10 +245,10 @@ def run(args: argparse.Namespace) -> int:
         bounds = [{"epoch": len(pretraining) * offset + (0 if r["stage"] == "pretrained" else int(r["stage"].split()[1])),
                    "test": r["test_log_prob"], "train": r["train_log_prob"]} for r in rows]
         save_curves(out / "curves.png", curves + bounds, [
-            {"ylabel": "reconstruction error\n(squared, per image)",
+            {"ylabel": "reconstruction error\n(squared, per image)", "yscale": "log",
              "series": {**{f"layer {i + 1}": f"layer {i + 1}" for i in range(len(pretraining))}, "joint": "joint"}},
             {"ylabel": "mean-field bound\n(nats per image, AIS log Z)", "series": {"test": "test", "train": "train"}}],
-            title=f"DBM {name} on MNIST: pretraining, then joint training (epochs counted through both)")
+            title=f"DBM {name} on MNIST: pretraining, then joint training")
         print(f"wrote {out / 'samples.png'} and {out / 'curves.png'}")
     print(f"wrote {out / 'table.md'}")
     return 0

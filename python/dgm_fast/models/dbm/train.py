@@ -51,8 +51,11 @@ def dbm_gradients(dbm: DBM, data_states, model_states, *, weight_decay: float = 
     (``data_states``: the visible batch and the mean-field means, one tensor per layer) and the
     model's (``model_states``: the chains' states): ``[dW_0, ..., dW_{L-1}, db_0, ..., db_L]``."""
     d, m = data_states, model_states
-    grads = [m[layer].t() @ m[layer + 1] / m[0].shape[0] - d[layer].t() @ d[layer + 1] / d[0].shape[0]
-             + weight_decay * w.detach() for layer, w in enumerate(dbm.weights)]
+    nd, nm = d[0].shape[0], m[0].shape[0]
+    # Each weight's gradient is two products accumulated into one buffer that starts as the
+    # weight decay term: no pass over the weights for each term.
+    grads = [torch.addmm(w.detach(), m[layer].t(), m[layer + 1], beta=weight_decay, alpha=1 / nm)
+             .addmm_(d[layer].t(), d[layer + 1], alpha=-1 / nd) for layer, w in enumerate(dbm.weights)]
     grads += [m.mean(0) - d.mean(0) for d, m in zip(data_states, model_states)]
     return grads
 
