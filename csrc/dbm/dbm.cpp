@@ -26,6 +26,7 @@
 #include <torch/library.h>
 
 #include "common/checks.h"
+#include "dbm/dbm_ais.h"
 #include "dbm/dbm_loops.h"
 #include "samplers/sampler_calls.h"
 
@@ -180,6 +181,8 @@ std::vector<Tensor> dbm_gibbs_chain(at::TensorList states,  // L + 1 tensors [B,
   return s;
 }
 
+}  // namespace
+
 // AIS over the odd layers with the even layers summed out (Salakhutdinov & Hinton 2009), all runs
 // together, from a base model A of independent units with biases a_l to the DBM B, along
 // p_beta ~ exp(-beta E_B - (1 - beta) E_A). With x_l the input of even layer l from the odd
@@ -194,9 +197,10 @@ std::vector<Tensor> dbm_gibbs_chain(at::TensorList states,  // L + 1 tensors [B,
 //
 // The even layers' part of each temperature (two softplus per unit in float64, the logits of the
 // next states) is most of the work besides the products: the CPU kernel makes it one pass per
-// layer (dbm_loops.inc, at::parallel_for over the runs); the generic kernel (CUDA, meta) makes it
-// with ATen ops. Both draw the same states from the same logits, and their log-weights agree to
-// float64 rounding (tests/ops/test_dbm.py).
+// layer (dbm_loops.inc, at::parallel_for over the runs), the CUDA kernel one launch per layer
+// (cuda/dbm/dbm.cu); the generic kernel (meta, other dtypes) makes it with ATen ops. All draw the
+// same states from the same logits, and their log-weights agree to float64 rounding
+// (tests/ops/test_dbm.py, tests/test_cuda.py).
 void check_ais_args(at::TensorList odd_states, at::TensorList weights, at::TensorList biases,
                     at::TensorList base, at::ArrayRef<double> betas, const char* op) {
   const int64_t top = check_dbm(weights, biases, op);
@@ -222,8 +226,7 @@ void check_ais_args(at::TensorList odd_states, at::TensorList weights, at::Tenso
   }
 }
 
-// The even layer's part of one temperature with ATen ops: log_w += the softplus terms; returns
-// the logits at beta (undefined when `logits` is false).
+// The even layer's part of one temperature with ATen ops (AisEven, dbm_ais.h).
 Tensor ais_even_generic(const Tensor& x, const Tensor& a, double beta, double previous, bool logits,
                         Tensor& log_w) {
   const Tensor x64 = x.to(at::kDouble), a64 = a.to(at::kDouble);
@@ -231,6 +234,8 @@ Tensor ais_even_generic(const Tensor& x, const Tensor& a, double beta, double pr
                .sum(1);
   return logits ? x * beta + a * (1 - beta) : Tensor();
 }
+
+namespace {
 
 // The same in one pass per run (CPU, float32/float64).
 Tensor ais_even_cpu(const Tensor& x, const Tensor& a, double beta, double previous, bool logits,
@@ -260,7 +265,7 @@ Tensor ais_even_cpu(const Tensor& x, const Tensor& a, double beta, double previo
   return out;
 }
 
-using AisEven = Tensor (*)(const Tensor&, const Tensor&, double, double, bool, Tensor&);
+}  // namespace
 
 Tensor ais_loop(at::TensorList odd_states, at::TensorList weights, at::TensorList biases,
                 at::TensorList base, at::ArrayRef<double> betas,
@@ -294,6 +299,8 @@ Tensor ais_loop(at::TensorList odd_states, at::TensorList weights, at::TensorLis
   }
   return log_w;
 }
+
+namespace {
 
 Tensor dbm_ais_generic(at::TensorList odd_states,  // one [R, n_l] per odd layer l = 1, 3, ...
                        at::TensorList weights, at::TensorList biases,
@@ -333,7 +340,8 @@ TORCH_LIBRARY_IMPL(dgm_fast, CompositeImplicitAutograd, m) {
   m.impl("dbm_gibbs_chain", &dbm_gibbs_chain);
 }
 
-// Any device (CUDA, and meta for fake tensors); the CPU kernel fuses the even layers' part.
+// Any device (meta for fake tensors, dtypes without a fused pass); the CPU and CUDA kernels fuse
+// the even layers' part.
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeExplicitAutograd, m) {
   m.impl("dbm_ais", &dbm_ais_generic);
 }

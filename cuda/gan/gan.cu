@@ -12,25 +12,13 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "common/block_sum.cuh"
 #include "common/grid.cuh"
 #include "dgm_fast/samplers.h"
 #include "gan/gan_checks.h"
 
 namespace dgm_fast {
 namespace {
-
-// Block-wide sum of v over kThreads threads; the result is valid in thread 0.
-__device__ __forceinline__ double block_sum(double v, double* shared) {
-  for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < kThreads / 32 ? shared[threadIdx.x] : 0.0;
-  if (warp == 0)
-    for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
-  __syncthreads();
-  return v;
-}
 
 // partial[blockIdx.x] = sum softplus(-x), partial[gridDim.x + blockIdx.x] = sum softplus(x),
 // over this block's grid-stride share of x [n].
