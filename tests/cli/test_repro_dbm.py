@@ -60,3 +60,18 @@ def test_changed_options_and_bad_epochs_get_clear_errors(first_run, tmp_path):
     assert proc.returncode != 0 and "trained with --lr 0.001, not --lr 0.01" in proc.stderr
     proc = repro(tmp_path, "--eval-at", "5", check=False)
     assert proc.returncode != 0 and "--eval-at epochs between 1 and --epochs" in proc.stderr
+
+
+def test_the_last_evaluation_can_be_redone_with_more_temperatures(first_run):
+    """The final model's evaluation follows training, so a finished run evaluates again when its
+    file is gone, e.g. with a longer AIS schedule; the table then states each row's schedule."""
+    out, _ = first_run
+    before = json.loads((out / "eval-joint2.json").read_text())
+    (out / "eval-joint2.json").unlink()
+    proc = repro(out, "--temperatures", "600")
+    assert "epoch 2: AIS and reverse AIS" in proc.stdout and "epoch 1: AIS" not in proc.stdout
+    after = json.loads((out / "eval-joint2.json").read_text())
+    assert after["temperatures"] == 600 and before["temperatures"] == 300
+    assert after["train_seconds"] == before["train_seconds"]
+    sizes = (out / "table.md").read_text().split("Effective sample sizes")[1].split("\n")[0]
+    assert sizes.count("; 300") == 2 and sizes.endswith("; 600.")  # pretrained and epoch 1, then epoch 2

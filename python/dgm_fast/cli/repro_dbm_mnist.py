@@ -105,35 +105,46 @@ def evaluate_stage(dbm, stage: str, train_x, test_x, args) -> dict:
     return {**row, "bound_seconds": time.perf_counter() - start}
 
 
+def evaluate_joint(dbm, epoch: int, train_x, test_x, args, train_seconds: float) -> dict:
+    """The evaluation after ``epoch`` epochs of joint training, written to eval-joint<epoch>.json."""
+    from .._io import atomic_write
+
+    print(f"\nepoch {epoch}: AIS and reverse AIS ({args.runs} runs each), then the bound ...", flush=True)
+    row = evaluate_stage(dbm, f"joint, {epoch} epoch{'s' if epoch != 1 else ''}", train_x, test_x, args)
+    row.update(runs=args.runs, train_seconds=train_seconds)
+    with atomic_write(Path(args.out) / f"eval-joint{epoch}.json", "w") as f:
+        json.dump(row, f, indent=2)
+    print(f"epoch {epoch}: test bound {row['test_log_prob']:.2f} (AIS), {row['test_log_prob_reverse']:.2f} (reverse "
+          "AIS)", flush=True)
+    return row
+
+
 class JointEvaluation:
     """``fit``'s eval_fn during joint training: each epoch's wall time (before any evaluation),
-    and at the epochs of --eval-at the evaluation, written to eval-joint<epoch>.json (read back
-    when a resumed run passes that epoch again)."""
+    and at the epochs of --eval-at before the last the evaluation (the last one follows
+    training, so that a finished run evaluated again, e.g. with more temperatures, can redo it).
+    ``seconds_before``: pretraining's and the joint epochs' of an earlier, interrupted run."""
 
-    def __init__(self, eval_at, train_x, test_x, args, pretrain_seconds: float):
+    def __init__(self, eval_at, train_x, test_x, args, seconds_before: float):
         self.eval_at, self.train_x, self.test_x, self.args = set(eval_at), train_x, test_x, args
         self.clock = EpochSeconds()
-        self.pretrain_seconds = pretrain_seconds
-        self.train_seconds = 0.0
+        self.train_seconds = seconds_before
 
     def __call__(self, dbm, epoch: int) -> dict:
-        from .._io import atomic_write
-
         record = self.clock(dbm, epoch)
         self.train_seconds += record["seconds"]
-        if epoch in self.eval_at:
-            path = Path(self.args.out) / f"eval-joint{epoch}.json"
-            if not path.exists():
-                print(f"\nepoch {epoch}: AIS and reverse AIS ({self.args.runs} runs each), then the bound ...",
-                      flush=True)
-                row = evaluate_stage(dbm, f"joint, {epoch} epoch{'s' if epoch != 1 else ''}", self.train_x, self.test_x, self.args)
-                row.update(runs=self.args.runs, train_seconds=self.pretrain_seconds + self.train_seconds)
-                with atomic_write(path, "w") as f:
-                    json.dump(row, f, indent=2)
-                print(f"epoch {epoch}: test bound {row['test_log_prob']:.2f} (AIS), {row['test_log_prob_reverse']:.2f}"
-                      f" (reverse AIS)", flush=True)
+        if epoch in self.eval_at and epoch < self.args.epochs:
+            if not (Path(self.args.out) / f"eval-joint{epoch}.json").exists():
+                evaluate_joint(dbm, epoch, self.train_x, self.test_x, self.args, self.train_seconds)
             self.clock.last = time.perf_counter()  # the evaluation is not training time
         return record
+
+
+def _checkpointed_seconds(path: Path) -> float:
+    """The seconds of the epochs that a checkpoint of ``fit`` (if any) already holds."""
+    from ..train.checkpoint import load_checkpoint
+
+    return sum(r.get("seconds", 0.0) for r in load_checkpoint(path)["history"]) if path.exists() else 0.0
 
 
 def table(rows: list[dict], header: str) -> str:
@@ -149,9 +160,9 @@ def table(rows: list[dict], header: str) -> str:
             f"{r['test_log_prob']:.2f} | {r['test_log_prob_reverse']:.2f} | {PUBLISHED.get(r['model'], '—')} | "
             f"{r['train_seconds']:.0f} | {r['ais_seconds']:.0f} | {r['bound_seconds']:.0f} |")
     runs = rows[0]["runs"] if rows else 0
-    lines += ["", f"Effective sample sizes (of {runs} runs, AIS / reverse AIS): "
-              + ", ".join(f"{r['stage']} {r['ais']['ess']:.1f} / {r['reverse_ais']['ess']:.1f}" for r in rows)
-              + f"; {rows[0]['temperatures']:,} temperatures." if rows else "",
+    lines += ["", f"Effective sample sizes (of {runs} runs, AIS / reverse AIS; temperatures): "
+              + ", ".join(f"{r['stage']} {r['ais']['ess']:.1f} / {r['reverse_ais']['ess']:.1f}; {r['temperatures']:,}"
+                          for r in rows) + ".",
               f"The mean-field lower bound on log p(x) ({_EVAL_MEAN_FIELD} mean-field sweeps), nats per image; train "
               "columns: the first 10,000 training images. Train time: pretraining and joint training up to that "
               "stage, without the evaluations. Paper: Salakhutdinov & Hinton (2009), test set, after 500 epochs."]
@@ -215,15 +226,25 @@ def run(args: argparse.Namespace) -> int:
                         mean_field_iterations=args.mean_field, lr=args.lr, momentum=min(0.5, final),
                         momentum_schedule=lambda e: min(0.5, final) if e < 5 else final, lr_schedule="linear",
                         weight_decay=args.weight_decay, checkpoint=out / "joint.pt",
-                        eval_fn=JointEvaluation(eval_at, train_x, test_x, args, pretrain_seconds),
+                        eval_fn=JointEvaluation(eval_at, train_x, test_x, args,
+                                                pretrain_seconds + _checkpointed_seconds(out / "joint.pt")),
                         generator=torch.Generator(device=args.device).manual_seed(args.seed + 2),
                         progress=not args.quiet)
+        dbm.save(out / "dbm.pt")
+        final_path = out / f"eval-joint{args.epochs}.json"
+        if not final_path.exists():
+            evaluate_joint(dbm, args.epochs, train_x, test_x, args,
+                           pretrain_seconds + sum(r.get("seconds", 0.0) for r in joint))
     except KeyboardInterrupt:
         print(f"\ninterrupted; the checkpoints in {out} hold the last completed epochs: run the same command to "
               "resume", file=sys.stderr)
         return 130
-    dbm.save(out / "dbm.pt")
-    rows += [json.loads((out / f"eval-joint{epoch}.json").read_text()) for epoch in eval_at]
+    for epoch in eval_at:
+        path = out / f"eval-joint{epoch}.json"
+        if path.exists():
+            rows.append(json.loads(path.read_text()))
+        else:
+            print(f"epoch {epoch}: no evaluation (the run stopped during it, and the model of that epoch is gone)")
 
     header = f"date: {datetime.date.today()}; machine: {describe(args.device)}; command: `{command_line(args)}`"
     text = table(rows, header)
