@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 SMALL = ["--layers", "16,8", "--pretrain-epochs", "2", "--epochs", "2", "--eval-at", "1", "--train-size", "500",
-         "--runs", "8", "--temperatures", "300"]
+         "--runs", "8", "--temperatures", "300", "--chains", "8"]
 
 
 def repro(out, *args, check=True):
@@ -39,6 +39,8 @@ def test_writes_one_row_per_stage_and_the_models_files(first_run):
         # on 16 and 8 units 300 temperatures suffice: the two estimators agree closely
         assert abs(row["ais"]["log_z"] - row["reverse_ais"]["log_z"]) < 0.5
         assert -784 * 0.7 < row["test_log_prob"] < 0
+    # reverse AIS from the persistent chains where a checkpoint holds them (after epoch 1 none does yet)
+    assert [json.loads((out / f"eval-joint{e}.json").read_text())["reverse_start"] for e in (1, 2)] == ["base", "chains"]
     train_seconds = [json.loads((out / f"eval-{s}.json").read_text())["train_seconds"] for s in ("joint1", "joint2")]
     assert 0 < train_seconds[0] < train_seconds[1]
     for name in ("pretrain0.pt", "pretrain1.pt", "joint.pt", "dbm.pt", "samples.png", "curves.png"):

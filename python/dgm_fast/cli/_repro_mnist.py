@@ -62,9 +62,10 @@ def load_data(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
     return train_x[: args.train_size].to(args.device), test_x.to(args.device)
 
 
-def estimate_log_z(rbm, data: torch.Tensor, args: argparse.Namespace) -> dict:
+def estimate_log_z(rbm, data: torch.Tensor, args: argparse.Namespace, reverse_init=None) -> dict:
     """AIS and reverse AIS of ``rbm`` (base rate from ``data``'s marginals), each summarised as
-    ``{"log_z", "lower", "upper", "ess"}``, with the seconds both took and the schedule's length."""
+    ``{"log_z", "lower", "upper", "ess"}``, with the seconds both took and the schedule's length.
+    Reverse AIS starts from ``reverse_init`` when given, else from its default burn-in."""
     from .. import evaluate
 
     betas = (torch.linspace(0, 1, args.temperatures, dtype=torch.float64) if args.temperatures
@@ -73,7 +74,7 @@ def estimate_log_z(rbm, data: torch.Tensor, args: argparse.Namespace) -> dict:
     results = {
         "ais": evaluate.ais(rbm, args.runs, betas, data=data,
                             generator=torch.Generator(device=args.device).manual_seed(1)),
-        "reverse_ais": evaluate.reverse_ais(rbm, args.runs, betas, data=data,
+        "reverse_ais": evaluate.reverse_ais(rbm, args.runs, betas, data=data, init=reverse_init,
                                             generator=torch.Generator(device=args.device).manual_seed(2)),
     }
     summary = {name: {"log_z": r.log_z, "lower": r.log_z_lower, "upper": r.log_z_upper, "ess": r.ess}
