@@ -59,7 +59,7 @@ def test_a_second_run_reads_everything_back(first_run):
 def test_changed_options_and_bad_epochs_get_clear_errors(first_run, tmp_path):
     out, _ = first_run
     proc = repro(out, "--lr", "0.01", check=False)
-    assert proc.returncode != 0 and "trained with --lr 0.001, not --lr 0.01" in proc.stderr
+    assert proc.returncode != 0 and "trained with --lr 0.0002, not --lr 0.01" in proc.stderr
     proc = repro(tmp_path, "--eval-at", "5", check=False)
     assert proc.returncode != 0 and "--eval-at epochs between 1 and --epochs" in proc.stderr
 
