@@ -62,8 +62,8 @@ def load_data(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
     return train_x[: args.train_size].to(args.device), test_x.to(args.device)
 
 
-def estimate_log_z(rbm, data: torch.Tensor, args: argparse.Namespace, reverse_init=None) -> dict:
-    """AIS and reverse AIS of ``rbm`` (base rate from ``data``'s marginals), each summarised as
+def estimate_log_z(model, data: torch.Tensor, args: argparse.Namespace, reverse_init=None) -> dict:
+    """AIS and reverse AIS of ``model`` (an RBM or a DBM; base rate from ``data``'s marginals), each summarised as
     ``{"log_z", "lower", "upper", "ess"}``, with the seconds both took and the schedule's length.
     Reverse AIS starts from ``reverse_init`` when given, else from its default burn-in."""
     from .. import evaluate
@@ -72,9 +72,9 @@ def estimate_log_z(rbm, data: torch.Tensor, args: argparse.Namespace, reverse_in
              else evaluate.default_betas(refine=args.ais_refine))
     start = time.perf_counter()
     results = {
-        "ais": evaluate.ais(rbm, args.runs, betas, data=data,
+        "ais": evaluate.ais(model, args.runs, betas, data=data,
                             generator=torch.Generator(device=args.device).manual_seed(1)),
-        "reverse_ais": evaluate.reverse_ais(rbm, args.runs, betas, data=data, init=reverse_init,
+        "reverse_ais": evaluate.reverse_ais(model, args.runs, betas, data=data, init=reverse_init,
                                             generator=torch.Generator(device=args.device).manual_seed(2)),
     }
     summary = {name: {"log_z": r.log_z, "lower": r.log_z_lower, "upper": r.log_z_upper, "ess": r.ess}

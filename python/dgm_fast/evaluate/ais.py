@@ -236,13 +236,15 @@ def _dbm_ais(dbm: DBM, n_runs: int, betas: torch.Tensor, data, generator, *, ini
             raise ValueError(f"{name}: init has {init[0].shape[0]} rows but n_runs is {n_runs}; one start per run")
         if not all(torch.isfinite(s).all() for s in init):
             raise ValueError(f"{name}: init contains NaN or Inf")
-        start = [s[local] for s in init]
+        odd_start = [s[local] for s in init[1::2]]
     else:  # A's independent units, then (reverse) burn_in sweeps of the DBM
         runs = local.stop - local.start
-        start = [ops.bernoulli_logits(a.expand(runs, -1).contiguous(), generator=generator) for a in base]
-        if reverse and burn_in:
-            start = dbm.gibbs(start, burn_in, generator=generator)
+        burn = bool(reverse and burn_in)
+        drawn = base if burn else base[1::2]  # without a burn-in only the odd layers are read
+        odd_start = [ops.bernoulli_logits(a.expand(runs, -1).contiguous(), generator=generator) for a in drawn]
+        if burn:
+            odd_start = dbm.gibbs(odd_start, burn_in, generator=generator)[1::2]
     betas = (betas.flip(0) if reverse else betas).tolist()
-    log_w = ops.dbm.dbm_ais(start[1::2], weights, biases, base, betas, generator=generator)
+    log_w = ops.dbm.dbm_ais(odd_start, weights, biases, base, betas, generator=generator)
     log_z_a = float(sum(torch.nn.functional.softplus(a.double()).sum() for a in base))
     return _result(distributed.gather_runs(log_w.cpu()), log_z_a, reverse=reverse)
