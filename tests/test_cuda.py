@@ -1,6 +1,8 @@
 """CUDA-only checks: the RNG contract across devices, CUDA-graph replay, device errors.
 Skipped cleanly on machines without a GPU or without CUDA kernels compiled in."""
 
+import math
+
 import pytest
 import torch
 
@@ -259,3 +261,43 @@ def test_dbm_chain_in_a_cuda_graph_draws_fresh_states():
     first = [o.clone() for o in out]
     graph.replay()
     assert any(not torch.equal(a, b) for a, b in zip(first, out))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_bernoulli_layer_ops_agree_on_cpu_and_cuda(dtype):
+    from dgm_fast.ops.bernoulli import bernoulli_log_prob, bernoulli_sample_log_prob
+
+    torch.manual_seed(0)
+    logits = (torch.randn(257, 301, dtype=torch.float64) * 5).to(dtype)  # rows start inside Philox blocks
+    s_cpu, q_cpu = bernoulli_sample_log_prob(logits, generator=make_generator("cpu", 9))
+    s_gpu, q_gpu = bernoulli_sample_log_prob(logits.cuda(), generator=make_generator("cuda", 9))
+    assert torch.equal(s_cpu, s_gpu.cpu())  # the draws: bit for bit
+    tol = {torch.float32: 1e-5, torch.float64: 1e-12, torch.bfloat16: 1e-2}[dtype]  # sums in another order
+    torch.testing.assert_close(q_gpu.cpu().double(), q_cpu.double(), rtol=tol, atol=tol)
+    torch.testing.assert_close(bernoulli_log_prob(s_gpu, logits.cuda()).cpu().double(),
+                               bernoulli_log_prob(s_cpu, logits).double(), rtol=tol, atol=tol)
+    grad = torch.randn(257, dtype=torch.float64).to(dtype)
+    back_cpu = torch.ops.dgm_fast.bernoulli_log_prob_backward(grad, s_cpu, logits)
+    back_gpu = torch.ops.dgm_fast.bernoulli_log_prob_backward(grad.cuda(), s_gpu, logits.cuda())
+    assert torch.equal(back_cpu, back_gpu.cpu())  # element-wise: the same bits
+
+
+def test_bernoulli_layer_in_a_cuda_graph_draws_fresh_samples():
+    from dgm_fast.ops.bernoulli import bernoulli_sample_log_prob
+
+    logits = torch.zeros(64, 101, device="cuda")
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        bernoulli_sample_log_prob(logits)
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        sample, log_prob = bernoulli_sample_log_prob(logits)
+    seen = []
+    for _ in range(3):
+        graph.replay()
+        seen.append(sample.clone())
+    torch.cuda.synchronize()
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+    torch.testing.assert_close(log_prob, torch.full((64,), -101 * math.log(2), device="cuda"))

@@ -5,30 +5,19 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/cuda/CUDAGeneratorImpl.h>
-#include <ATen/cuda/PhiloxUtils.cuh>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <mutex>
-
 #include "dgm_fast/samplers.h"
 #include "common/grid.cuh"
+#include "common/philox_cuda_state.cuh"
 #include "samplers/samplers_checks.h"
 
 namespace dgm_fast {
 namespace {
-
-at::PhiloxCudaState next_cuda_philox(const std::optional<at::Generator>& generator,
-                                     const at::Device& device) {
-  auto* gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(
-      generator, at::cuda::detail::getDefaultCUDAGenerator(device.index()));
-  std::lock_guard<std::mutex> lock(gen->mutex_);
-  return gen->philox_cuda_state(kOffsetPerCall);
-}
 
 template <typename scalar_t>
 __global__ void bernoulli_logits_kernel(const scalar_t* __restrict__ logits,  // [n]

@@ -38,6 +38,18 @@ CASES = {
     "normal_reparam int": lambda: lib.normal_reparam(z(4, dtype=i64), z(4, dtype=i64)),
     "normal_reparam dtypes": lambda: lib.normal_reparam(z(4), z(4, dtype=f64)),
     "normal_reparam shapes": lambda: lib.normal_reparam(z(4), z(5)),
+    # bernoulli
+    "bernoulli_sample_log_prob ok": lambda: lib.bernoulli_sample_log_prob(z(4, 3)),
+    "bernoulli_sample_log_prob 3-D ok": lambda: lib.bernoulli_sample_log_prob(z(2, 4, 3, dtype=f64)),
+    "bernoulli_sample_log_prob int": lambda: lib.bernoulli_sample_log_prob(z(4, 3, dtype=i64)),
+    "bernoulli_sample_log_prob 0-dim": lambda: lib.bernoulli_sample_log_prob(z()),
+    "bernoulli_log_prob ok": lambda: lib.bernoulli_log_prob(z(4, 3), z(4, 3)),
+    "bernoulli_log_prob shapes": lambda: lib.bernoulli_log_prob(z(4, 3), z(4, 2)),
+    "bernoulli_log_prob dtypes": lambda: lib.bernoulli_log_prob(z(4, 3, dtype=f64), z(4, 3)),
+    "bernoulli_log_prob 0-dim": lambda: lib.bernoulli_log_prob(z(), z()),
+    "bernoulli_log_prob_backward ok": lambda: lib.bernoulli_log_prob_backward(z(4), z(4, 3), z(4, 3)),
+    "bernoulli_log_prob_backward grad shape": lambda: lib.bernoulli_log_prob_backward(z(3), z(4, 3), z(4, 3)),
+    "bernoulli_log_prob_backward grad dtype": lambda: lib.bernoulli_log_prob_backward(z(4, dtype=f16), z(4, 3), z(4, 3)),
     # elbo
     "gaussian_elbo ok": lambda: lib.gaussian_elbo(*elbo_args()),
     "gaussian_elbo int": lambda: lib.gaussian_elbo(*elbo_args(x=i64, recon=i64, mu=i64, log_var=i64)),

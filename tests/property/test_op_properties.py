@@ -84,6 +84,33 @@ def test_bernoulli_logits_is_its_reference(logits, seed, with_bias):
     assert torch.equal(sample[clear], ref_sample[clear])
 
 
+@given(logits=tensors(), seed=st.integers(0, 2**62))
+def test_bernoulli_sample_log_prob_is_its_reference(logits, seed):
+    sample, log_prob = ops.bernoulli.bernoulli_sample_log_prob(logits, generator=torch.Generator().manual_seed(seed))
+    words = words_of(logits.numel(), seed)
+    ref_sample, ref_log_prob = reference.bernoulli.bernoulli_sample_log_prob(logits, words)
+    assert sample.shape == logits.shape and log_prob.shape == logits.shape[:-1]
+    # the draws agree wherever the word is not within rounding distance of the threshold, and so
+    # do the log-probabilities of the rows where they all do
+    p = torch.sigmoid(logits.double())
+    clear = (words.reshape(logits.shape).double() - p * 2.0**32).abs() > 2.0**32 * 1e-6
+    assert torch.equal(sample[clear], ref_sample[clear])
+    rows = clear.all(-1)
+    tol = 1e-12 if logits.dtype == torch.float64 else 2e-6
+    scale = 1 + logits.double().abs().nan_to_num(posinf=0.0).sum(-1)
+    assert torch.all((log_prob.double() - ref_log_prob.double())[rows].abs() <= tol * scale[rows])
+    assert torch.isfinite(log_prob).all()
+
+
+@given(logits=tensors(extreme=False), seed=st.integers(0, 2**31 - 1))
+def test_bernoulli_log_prob_is_its_reference(logits, seed):
+    x = (torch.rand(logits.shape, generator=torch.Generator().manual_seed(seed)) < 0.5).to(logits.dtype)
+    ours = ops.bernoulli.bernoulli_log_prob(x, logits)
+    ref = reference.bernoulli.bernoulli_log_prob(x.double(), logits.double())
+    tol = 1e-12 if logits.dtype == torch.float64 else 2e-6
+    torch.testing.assert_close(ours.double(), ref, rtol=tol, atol=tol * (1 + logits.double().abs().sum().item()))
+
+
 @given(mu=tensors(extreme=False), seed=st.integers(0, 2**62))
 def test_normal_reparam_is_its_reference(mu, seed):
     log_var = torch.full_like(mu, 0.5).contiguous()
@@ -158,6 +185,9 @@ def raw_tensors(draw, max_dims=3):
 
 OPS = {
     "bernoulli_logits": (2, lambda a: torch.ops.dgm_fast.bernoulli_logits(a[0], a[1], return_probs=True)),
+    "bernoulli_sample_log_prob": (1, lambda a: torch.ops.dgm_fast.bernoulli_sample_log_prob(a[0])),
+    "bernoulli_log_prob": (2, lambda a: torch.ops.dgm_fast.bernoulli_log_prob(a[0], a[1])),
+    "bernoulli_log_prob_backward": (3, lambda a: torch.ops.dgm_fast.bernoulli_log_prob_backward(*a)),
     "normal_reparam": (2, lambda a: torch.ops.dgm_fast.normal_reparam(a[0], a[1])),
     "gaussian_elbo": (4, lambda a: torch.ops.dgm_fast.gaussian_elbo(*a)),
     "gaussian_elbo_with_grad": (4, lambda a: torch.ops.dgm_fast.gaussian_elbo_with_grad(*a)),

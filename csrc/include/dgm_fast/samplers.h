@@ -88,4 +88,19 @@ DGM_HD void bernoulli_nll_and_grad(T x, T l, T* nll, T* grad) {
   *grad = pm::sub(pm::div(l >= T(0) ? T(1) : e, pm::add(T(1), e)), x);
 }
 
+// A Bernoulli layer's draw and its negative log-probability from one exp(-|l|): the sample with
+// bernoulli_sample(pm::sigmoid(l), word)'s arithmetic (the same bits as bernoulli_logits), and
+// -log Bernoulli(sample | sigmoid(l)) = softplus(-l) if the sample is 1, softplus(l) if it is 0,
+// written as max(+-l, 0) + log(1 + exp(-|l|)): equal to bernoulli_nll_from_logit(sample, l) for
+// every finite l, and 0 rather than inf - inf for a saturated l = +-inf.
+template <typename T>
+DGM_HD void bernoulli_sample_and_nll(T l, uint32_t word, T* sample, T* nll) {
+  const T e = pm::exp(l >= T(0) ? -l : l);
+  const T p = pm::div(l >= T(0) ? T(1) : e, pm::add(T(1), e));
+  const T s = bernoulli_sample(p, word);
+  const T signed_l = s == T(1) ? -l : l;
+  *sample = s;
+  *nll = pm::add(signed_l > T(0) ? signed_l : T(0), log1p_unit(e));
+}
+
 }  // namespace dgm_fast

@@ -3,6 +3,8 @@ belong to it (``train.py``)."""
 
 from .dbm import DBM
 from .dbn import DBN
+from .helmholtz import HelmholtzMachine
 from .rbm import RBM
+from .sbn import SBN
 
-__all__ = ["DBM", "DBN", "RBM"]
+__all__ = ["DBM", "DBN", "HelmholtzMachine", "RBM", "SBN"]

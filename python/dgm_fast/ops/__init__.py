@@ -4,6 +4,8 @@
 * :mod:`.samplers`: ``bernoulli_logits``, ``normal_reparam``, ``uniform_bits`` (exported here);
 * :mod:`.rbm`: whole Gibbs chains, the CD gradient, the fused SGD update, AIS;
 * :mod:`.dbm`: mean-field inference, the block Gibbs chain, AIS over the odd layers;
+* :mod:`.bernoulli`: Bernoulli layers (a draw with its log-probability, the log-probability of
+  given states) for the directed models;
 * :mod:`.elbo`, :mod:`.gan`, :mod:`.mmd`: the fused losses, whose public face is
   :mod:`dgm_fast.losses`.
 
@@ -11,7 +13,7 @@ Each op is also ``torch.ops.dgm_fast.<name>``, with a fake kernel for ``torch.co
 tensors and, where differentiable, an autograd formula.
 """
 
-from . import dbm, elbo, gan, mmd, rbm, samplers
+from . import bernoulli, dbm, elbo, gan, mmd, rbm, samplers
 from .samplers import bernoulli_logits, normal_reparam, uniform_bits
 
-__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "dbm", "elbo", "gan", "mmd", "rbm", "samplers"]
+__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "bernoulli", "dbm", "elbo", "gan", "mmd", "rbm", "samplers"]
