@@ -3,7 +3,8 @@
 * :mod:`.exact`: enumeration of every state of one layer, or of every other layer of a DBM
   (exact log Z and log-likelihoods).
 * :mod:`.ais`: annealed importance sampling and reverse AIS, which bracket log Z.
-* :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs).
+* :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs,
+  Helmholtz machines), with standard errors and effective sample sizes.
 * :mod:`.pseudo`: the pseudo-log-likelihood.
 * :mod:`.reconstruction`: the reconstruction error.
 * :mod:`.variational`: the variational lower bounds on a DBN's and a DBM's log-likelihood.
@@ -11,13 +12,14 @@
 
 from .ais import AISResult, ais, default_betas, reverse_ais
 from .exact import exact_log_likelihood, exact_log_partition, exact_log_prob, log_likelihood
-from .importance import importance_log_likelihood
+from .importance import ImportanceEstimate, importance_log_likelihood, importance_log_prob
 from .pseudo import pseudo_log_likelihood
 from .reconstruction import reconstruction_error
 from .variational import dbm_lower_bound, dbn_lower_bound
 
 __all__ = [
     "AISResult",
+    "ImportanceEstimate",
     "ais",
     "dbm_lower_bound",
     "dbn_lower_bound",
@@ -26,6 +28,7 @@ __all__ = [
     "exact_log_partition",
     "exact_log_prob",
     "importance_log_likelihood",
+    "importance_log_prob",
     "log_likelihood",
     "pseudo_log_likelihood",
     "reconstruction_error",

@@ -6,5 +6,6 @@ from .dbn import DBN
 from .helmholtz import HelmholtzMachine
 from .rbm import RBM
 from .sbn import SBN
+from .vae import VAE
 
-__all__ = ["DBM", "DBN", "HelmholtzMachine", "RBM", "SBN"]
+__all__ = ["DBM", "DBN", "HelmholtzMachine", "RBM", "SBN", "VAE"]

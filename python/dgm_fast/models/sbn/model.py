@@ -201,8 +201,8 @@ class SBN(ModelFile, nn.Module):
         h_{l+1}) + m_{l+1}(h_{l+1})]``, then ``log p(x) = logsumexp_{h_1} [log p(x | h_1) +
         m_1(h_1)]``. It costs ``2^(n_l + n_{l+1})`` per pair of hidden layers, so it is limited to
         20 units per hidden layer and 26 for two adjacent ones; beyond that, estimate it with
-        :func:`dgm_fast.evaluate.importance_log_likelihood` (a Helmholtz machine's recognition
-        model as the proposal).
+        :func:`dgm_fast.evaluate.importance_log_prob` (a Helmholtz machine's recognition model as
+        the proposal).
         """
         who = f"{type(self).__name__}.log_prob"
         self._check_rows(x, 0, "x")
@@ -215,8 +215,9 @@ class SBN(ModelFile, nn.Module):
         if max(hidden) > _MAX_LAYER_UNITS or (pairs and max(pairs) > _MAX_PAIR_UNITS):
             raise ValueError(f"{who}: exact log p(x) enumerates every state of each hidden layer and of each pair "
                              f"of adjacent ones, practical up to {_MAX_LAYER_UNITS} units per layer and "
-                             f"{_MAX_PAIR_UNITS} per pair; this model has layers {self.layer_sizes}. Use "
-                             "dgm_fast.evaluate.importance_log_likelihood instead")
+                             f"{_MAX_PAIR_UNITS} per pair; this model has layers {self.layer_sizes}. Estimate it with "
+                             "dgm_fast.evaluate.importance_log_prob(helmholtz_machine, x), the recognition "
+                             "model as the proposal")
         _check_count(chunk, "chunk", who)
         w = [p.double() for p in self.weights]
         b = [p.double() for p in self.biases]

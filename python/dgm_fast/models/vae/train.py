@@ -1,0 +1,92 @@
+"""Training a VAE through :func:`dgm_fast.train.fit`: the ELBO (reparameterised, averaged over
+``k`` samples: Burda et al.'s "VAE" column) or the importance-weighted bound with ``k`` samples
+(their "IWAE" column), by Adam as in Burda et al. (``betas=(0.9, 0.999)``, ``eps=1e-4``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from numbers import Integral
+
+import torch
+
+from ...train import distributed, fit
+from ..sbn.model import check_binary
+from .model import VAE
+
+__all__ = ["OBJECTIVES", "fit_vae", "vae_loss"]
+
+OBJECTIVES = ("elbo", "iwae")
+
+
+def vae_loss(vae: VAE, x: torch.Tensor, objective: str = "elbo", k: int = 1, *,
+             generator: torch.Generator | None = None):
+    """``(loss, metrics)``: the batch's mean negative ELBO (``k`` samples averaged) or negative
+    IWAE bound (``k`` samples), and ``metrics["bound"]``, the bound itself."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"vae_loss: objective must be one of {', '.join(map(repr, OBJECTIVES))}, got {objective!r}")
+    bound = vae.elbo(x, k, generator=generator) if objective == "elbo" else vae.iwae_bound(x, k, generator=generator)
+    loss = -bound.mean()
+    return loss, {"bound": -loss.detach()}
+
+
+def fit_vae(
+    vae: VAE,
+    data: torch.Tensor,
+    *,
+    objective: str = "elbo",
+    k: int = 1,
+    epochs: int = 10,
+    batch_size: int = 20,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr_schedule: str | Callable[[int], float] | None = None,
+    generator: torch.Generator | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool = True,
+    eval_fn: Callable[[VAE, int], dict] | None = None,
+) -> list[dict]:
+    """Trains ``vae`` on the rows of ``data`` (binary for a Bernoulli likelihood) by ``objective``
+    (``"elbo"`` or ``"iwae"``) with ``k`` samples per row. Returns ``fit``'s history: per epoch
+    the mean training ``bound`` and what ``eval_fn(vae, epoch)`` returns."""
+    fn = "fit_vae"
+    if objective not in OBJECTIVES:
+        raise ValueError(f"{fn}: objective must be one of {', '.join(map(repr, OBJECTIVES))}, got {objective!r}")
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
+    p = vae._param()
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"{fn}: data must be a tensor of rows, got {type(data).__name__}")
+    if data.dim() != 2 or data.shape[1] != vae.n_visible:
+        raise ValueError(f"{fn}: data must be [rows, {vae.n_visible}], got {list(data.shape)}")
+    if data.shape[0] == 0:
+        raise ValueError(f"{fn}: data is empty")
+    if vae.likelihood == "bernoulli":
+        check_binary(data, fn, "data")
+    elif not torch.isfinite(data).all():
+        raise ValueError(f"{fn}: data contains NaN or Inf")
+    for name, param in vae.named_parameters():
+        if not torch.isfinite(param).all():
+            raise ValueError(f"{fn}: the model's parameter {name} holds NaN or Inf")
+    data = data.to(dtype=p.dtype)
+    if generator is None:
+        generator = torch.Generator(device=p.device).manual_seed(int(torch.randint(2**62, (1,)).item()))
+    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
+                                                                 device=generator.device).item()))
+    optimizer = optimizer or torch.optim.Adam(vae.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-4)
+    generator = distributed.rank_generator(generator, p.device)
+
+    def step(batch) -> dict:
+        x = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=p.device, dtype=p.dtype)
+        loss, metrics = vae_loss(vae, x, objective, k, generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return metrics
+
+    evaluate = None if eval_fn is None else (lambda epoch: eval_fn(vae, epoch))
+    return fit(step, data, model=vae, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+               lr_schedule=lr_schedule, generators={"generator": generator}, shuffle_generator=shuffle_gen,
+               eval_fn=evaluate, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+               extra=vae.checkpoint_header(), progress=progress, desc=f"{objective} k={k} epochs")
