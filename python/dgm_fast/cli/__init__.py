@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-from . import bench, data, dbm, dbn, info, rbm, repro
+from . import bench, data, dbm, dbn, helmholtz, info, rbm, repro, sbn, vae
 from ._common import fail
 
-_TRAIN_COMMANDS = (rbm, dbn, dbm)
+_TRAIN_COMMANDS = (rbm, dbn, dbm, sbn, helmholtz, vae)
 
 
 def main(argv: list[str] | None = None) -> int:

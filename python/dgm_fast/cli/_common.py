@@ -27,16 +27,18 @@ def changed_options(config_path: Path, config: Mapping, names: Sequence[str]) ->
     return (" ".join(f"{flag(n)} {saved.get(n)}" for n in changed), " ".join(f"{flag(n)} {config[n]}" for n in changed))
 
 
-def hidden_layers(text: str) -> list[int] | str:
+def hidden_layers(text: str, minimum: int = 2) -> list[int] | str:
     """``--layers`` of a deep model (comma-separated hidden sizes, bottom first): the sizes, or
-    what is wrong with them."""
+    what is wrong with them. A Boltzmann model needs two (one is an RBM); a directed one, one."""
     try:
         hidden = [int(part) for part in text.split(",")]
     except ValueError:
         return f"--layers must be comma-separated integers, got {text!r}"
-    if len(hidden) < 2 or min(hidden) < 1:
-        return (f"--layers must list at least two positive hidden sizes (one is an RBM: dgm-fast train rbm), "
-                f"got {text!r}")
+    if len(hidden) < minimum or min(hidden) < 1:
+        if minimum == 2:
+            return (f"--layers must list at least two positive hidden sizes (one is an RBM: dgm-fast train rbm), "
+                    f"got {text!r}")
+        return f"--layers must list positive layer sizes, got {text!r}"
     return hidden
 
 
