@@ -72,3 +72,82 @@ def test_eager_ais_estimates_the_same_log_z():
     eager = float(log_z_base + torch.logsumexp(log_w, 0) - torch.log(torch.tensor(200.0)))
     fused = evaluate.ais(rbm, 200, betas, data=None, generator=torch.Generator().manual_seed(0)).log_z
     assert abs(eager - exact) < 0.05 and abs(fused - exact) < 0.05, (eager, fused, exact)
+
+
+def _flat_grads(loss, params):
+    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)])
+
+
+@pytest.mark.parametrize("algorithm", ["wake-sleep", "rws", "nvil"])
+def test_eager_helmholtz_updates_have_dgm_fasts_expectation(algorithm):
+    """The benchmark's plain-PyTorch wake-sleep, RWS and NVIL losses give the gradients of
+    dgm_fast's in expectation: over 1,500 draws each on a fixed batch, every coordinate's means
+    agree within 5 standard errors (the running statistics of NVIL start equal on both sides)."""
+    from dgm_fast import HelmholtzMachine
+    from dgm_fast.bench import bench_helmholtz as bench
+    from dgm_fast.models.helmholtz import NVILBaseline, nvil_loss, rws_loss, wake_sleep_loss
+
+    torch.manual_seed(0)
+    sizes = [6, 4, 3]
+    hm = HelmholtzMachine(sizes, init_std=0.8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    baseline = NVILBaseline(sizes, hidden=5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x = torch.bernoulli(torch.full((8, 6), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(3))
+    params = list(hm.parameters())
+    gw, gb = list(hm.generative.weights), list(hm.generative.biases)
+    rw, rb = list(hm.recognition_weights), list(hm.recognition_biases)
+    nets = [[net[0].weight, net[0].bias, net[2].weight, net[2].bias] for net in baseline.nets]
+    gen = torch.Generator().manual_seed(4)
+    fused, eager = [], []
+    for _ in range(1500):
+        if algorithm == "wake-sleep":
+            ours, plain = wake_sleep_loss(hm, x, generator=gen)[0], bench.eager_wake_sleep_loss(gw, gb, rw, rb, x)
+        elif algorithm == "rws":
+            ours, plain = rws_loss(hm, x, bench.K, generator=gen)[0], bench.eager_rws_loss(gw, gb, rw, rb, x)
+        else:  # fresh running statistics on both sides, so that each draw is the same computation
+            baseline.mean.zero_()
+            baseline.var.fill_(1.0)
+            stats = torch.stack([torch.zeros(2), torch.ones(2)]).double()
+            ours = nvil_loss(hm, x, baseline, generator=gen)[0]
+            plain = bench.eager_nvil_loss(gw, gb, rw, rb, nets, stats, x)
+        fused.append(_flat_grads(ours, params))
+        eager.append(_flat_grads(plain, params))
+    (m1, s1), (m2, s2) = _mean_and_se(eager), _mean_and_se(fused)
+    se = (s1**2 + s2**2).sqrt().clamp(min=1e-12)
+    assert ((m1 - m2).abs() / se).max() < 5
+    assert ((m1 - 0.8 * m2).abs() / se).max() > 5  # the test has power
+
+
+@pytest.mark.parametrize("objective,k", [("elbo", 1), ("iwae", 5)])
+def test_eager_vae_loss_has_dgm_fasts_expectation(objective, k):
+    """The benchmark's plain-PyTorch VAE objective and dgm_fast's agree in expectation (loss and
+    gradient): 1,000 draws each, within 5 standard errors."""
+    from dgm_fast import VAE
+    from dgm_fast.bench.bench_vae import eager_loss
+    from dgm_fast.models.vae import vae_loss
+
+    torch.manual_seed(0)
+    vae = VAE([6, 2], [[5]], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = torch.bernoulli(torch.full((8, 6), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(3))
+    params = list(vae.parameters())
+    gen = torch.Generator().manual_seed(4)
+    fused, eager = [], []
+    for _ in range(1000):
+        ours = vae_loss(vae, x, objective, k, generator=gen)[0]
+        plain = eager_loss(vae.encoders[0], vae.decoders[0], x, objective, k)
+        fused.append(torch.cat([ours.detach().reshape(1), _flat_grads(ours, params)]))
+        eager.append(torch.cat([plain.detach().reshape(1), _flat_grads(plain, params)]))
+    (m1, s1), (m2, s2) = _mean_and_se(eager), _mean_and_se(fused)
+    se = (s1**2 + s2**2).sqrt().clamp(min=1e-12)
+    assert ((m1 - m2).abs() / se).max() < 5
+
+
+def test_eager_bernoulli_layer_is_the_op():
+    from dgm_fast.bench.bench_bernoulli import eager_log_prob, eager_sample_log_prob
+    from dgm_fast.ops.bernoulli import bernoulli_log_prob, bernoulli_sample_log_prob
+
+    logits = torch.randn(50, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
+    sample, log_q = eager_sample_log_prob(logits)
+    torch.testing.assert_close(log_q, bernoulli_log_prob(sample, logits))
+    torch.testing.assert_close(eager_log_prob(sample, logits), bernoulli_log_prob(sample, logits))
+    ours, ours_log_q = bernoulli_sample_log_prob(logits.expand(20000, 50, 30).reshape(-1, 30))
+    torch.testing.assert_close(ours.reshape(20000, 50, 30).mean(0), torch.sigmoid(logits), atol=0.02, rtol=0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ._common import fail
 
-FAMILIES = ("samplers", "rbm", "dbn", "dbm", "losses", "evaluate", "data_parallel")
+FAMILIES = ("samplers", "bernoulli", "rbm", "dbn", "dbm", "helmholtz", "vae", "losses", "evaluate", "data_parallel")
 
 
 def add_parser(sub) -> None:

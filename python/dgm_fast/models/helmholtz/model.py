@@ -93,6 +93,9 @@ class HelmholtzMachine(ModelFile, nn.Module):
         """``[log q(h_1 | h_0), ..., log q(h_L | h_{L-1})]`` of given states (e.g. dreams of the
         generative model: the sleep phase), each ``[...]``."""
         self.generative._check_states(states)
+        return self._recognition_log_probs(states)
+
+    def _recognition_log_probs(self, states) -> list[torch.Tensor]:
         return [bernoulli_log_prob(states[l + 1], self.recognition_logits(states[l], l))
                 for l in range(len(self.recognition_weights))]
 

@@ -44,7 +44,7 @@ Q_UPDATES = ("wake", "sleep", "both")
 def _mean_dream_log_q(hm: HelmholtzMachine, n: int, generator) -> torch.Tensor:
     """The sleep phase's objective: the mean ``log q(h~ | x~)`` of ``n`` dreams ``(x~, h~) ~ p``."""
     dreams = hm.generative.sample_states(n, generator=generator)
-    return torch.stack(hm.recognition_log_probs(dreams)).sum(0).mean()
+    return sum(hm._recognition_log_probs(dreams)).mean()  # dreams are well-formed: no checks
 
 
 def wake_sleep_loss(hm: HelmholtzMachine, x: torch.Tensor, *, generator: torch.Generator | None = None):

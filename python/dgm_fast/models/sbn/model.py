@@ -108,14 +108,11 @@ class SBN(ModelFile, nn.Module):
             nn.Parameter((torch.randn(a, b, generator=generator, dtype=dtype) * init_std).to(device))
             for a, b in zip(sizes, sizes[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n, device=device, dtype=dtype)) for n in sizes)
-
-    @property
-    def layer_sizes(self) -> list[int]:
-        return [b.shape[0] for b in self.biases]
+        self.layer_sizes = sizes  # a plain list: the checks of every call read it (a ParameterList is slow to index)
 
     @property
     def n_visible(self) -> int:
-        return self.biases[0].shape[0]
+        return self.layer_sizes[0]
 
     def extra_repr(self) -> str:
         return f"layer_sizes={self.layer_sizes}"
