@@ -23,6 +23,7 @@
 #include "bernoulli/bernoulli_checks.h"
 #include "bernoulli/bernoulli_loops.h"
 #include "common/philox_cpu_state.h"
+#include "common/sum8.h"
 #include "dgm_fast/samplers.h"
 #include "elbo/elbo_loops.h"
 #include "samplers/samplers_cpu.h"
@@ -35,18 +36,6 @@ constexpr int64_t kBlock = 512;  // elements of a row handled together (stack bu
 
 // Rows per parallel task: about 16k elements each.
 int64_t row_grain(int64_t width) { return std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(width, 1)); }
-
-template <typename T>
-T sum8(const T* values, int64_t n) {
-  T part[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) part[k] += values[i + k];
-  T total = 0;
-  for (; i < n; ++i) total += values[i];
-  for (int k = 0; k < 8; ++k) total += part[k];
-  return total;
-}
 
 int64_t sample_nll(const float* l, const uint32_t* w, float* s, float* nll, int64_t n) {
   return bernoulli_loops().sample_nll_f32(l, w, s, nll, n);

@@ -24,6 +24,7 @@
 
 #include "dgm_fast/samplers.h"
 #include "common/checks.h"
+#include "common/sum8.h"
 #include "elbo/elbo_checks.h"
 #include "elbo/elbo_loops.h"
 
@@ -126,19 +127,6 @@ inline T stable_sigmoid(T l) {
 template <typename T>
 inline T kl_term(T mu, T lv) {
   return T(0.5) * (mu * mu + dgm_fast::pm::exp(lv) - T(1) - lv);
-}
-
-// sum of values[0..n) with 8 partial sums: the additions pipeline and vectorise.
-template <typename T>
-inline T sum8(const T* values, int64_t n) {
-  T part[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) part[k] += values[i + k];
-  T total = 0;
-  for (; i < n; ++i) total += values[i];
-  for (int k = 0; k < 8; ++k) total += part[k];
-  return total;
 }
 
 // ---- gaussian_elbo -----------------------------------------------------------------------------

@@ -36,5 +36,17 @@ def fwd_bwd(loss_fn):
     return run
 
 
+def optimizer_update(loss_fn, optimizer):
+    """One training update from a batch: ``loss_fn(batch)``, its backward pass, ``optimizer``'s step."""
+
+    def update(batch):
+        loss = loss_fn(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return update
+
+
 def size_id(size) -> str:
     return "x".join(map(str, size))

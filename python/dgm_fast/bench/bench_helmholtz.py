@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from dgm_fast import HelmholtzMachine
-from dgm_fast.bench._common import COMPILE, DGM_FAST, EAGER
+from dgm_fast.bench._common import COMPILE, DGM_FAST, EAGER, optimizer_update
 from dgm_fast.bench.bench_rbm import binary_batch
 from dgm_fast.models.helmholtz import NVILBaseline, nvil_loss, rws_loss, wake_sleep_loss
 
@@ -153,14 +153,7 @@ def test_update(case, algorithm, impl, setting, measure):
                  "nvil": lambda v: eager_nvil_loss(gw, gb, rw, rb, nets, stats, v)}[algorithm]
         params = [*gw, *gb, *rw, *rb, *(p for net in nets for p in net)] if algorithm == "nvil" else [*gw, *gb, *rw, *rb]
         loss_fn = torch.compile(plain) if impl == COMPILE else plain
-    optimizer = torch.optim.Adam(params, lr=LR)
-
-    def update(v):
-        loss = loss_fn(v)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
+    update = optimizer_update(loss_fn, torch.optim.Adam(params, lr=LR))
     measure(group, impl, update, x, warmup=3 if impl == COMPILE else 1)
 
 

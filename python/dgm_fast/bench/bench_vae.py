@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from dgm_fast import VAE
-from dgm_fast.bench._common import COMPILE, DGM_FAST, EAGER
+from dgm_fast.bench._common import COMPILE, DGM_FAST, EAGER, optimizer_update
 from dgm_fast.bench.bench_rbm import binary_batch
 from dgm_fast.models.vae import vae_loss
 
@@ -71,12 +71,5 @@ def test_update(case, objective, impl, setting, measure):
     else:
         plain = lambda v: eager_loss(vae.encoders[0], vae.decoders[0], v, name, k)  # noqa: E731
         loss_fn = torch.compile(plain) if impl == COMPILE else plain
-    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3, eps=1e-4)
-
-    def update(v):
-        loss = loss_fn(v)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
+    update = optimizer_update(loss_fn, torch.optim.Adam(vae.parameters(), lr=1e-3, eps=1e-4))
     measure(group, impl, update, x, warmup=3 if impl == COMPILE else 1)

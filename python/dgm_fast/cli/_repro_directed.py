@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ._common import changed_options, fail, plots_unavailable
-from ._repro_mnist import EpochSeconds
+from ._repro_mnist import EpochSeconds, add_run_options
 
 
 @dataclass
@@ -45,14 +45,7 @@ def add_options(p: argparse.ArgumentParser, *, epochs: int, lr: float, out: str)
                    help="importance samples per test image (default: %(default)s, as Burda et al.)")
     p.add_argument("--eval-rows", type=int, default=10_000, metavar="N",
                    help="evaluate on the first N of the 10,000 test images (default: all)")
-    p.add_argument("--train-size", type=int, default=50_000, metavar="N",
-                   help="train on the first N of the 50,000 training images (for quick checks)")
-    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default: %(default)s)")
-    p.add_argument("--out", default=out, help="output directory (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--no-plots", action="store_true", help="write no PNGs (no matplotlib needed)")
-    p.add_argument("--restart", action="store_true", help="delete the models of an earlier run in --out first")
+    add_run_options(p, out)
 
 
 def options_problem(args: argparse.Namespace) -> str | None:

@@ -15,8 +15,7 @@ BATCH = 100
 
 
 def add_protocol_options(p: argparse.ArgumentParser, out: str) -> None:
-    """--runs, --temperatures, --ais-refine, --train-size, --seed, --device, --out, --quiet,
-    --no-plots, --restart."""
+    """The AIS protocol's options (--runs, --temperatures, --ais-refine) and :func:`add_run_options`."""
     p.add_argument("--runs", type=int, default=100, help="AIS and reverse AIS runs (default: %(default)s)")
     p.add_argument("--temperatures", type=int, default=0, metavar="N",
                    help="AIS with N evenly spaced inverse temperatures instead of the paper's 14,501 (for quick "
@@ -24,6 +23,12 @@ def add_protocol_options(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--ais-refine", type=int, default=1, metavar="K",
                    help="split each step of the paper's schedule into K (14,500 K + 1 temperatures), for models "
                    "whose AIS effective sample size is low (default: %(default)s)")
+    add_run_options(p, out)
+
+
+def add_run_options(p: argparse.ArgumentParser, out: str) -> None:
+    """What every MNIST reproduction takes: --train-size, --seed, --device, --out, --quiet,
+    --no-plots, --restart."""
     p.add_argument("--train-size", type=int, default=50_000, metavar="N",
                    help="train on the first N of the 50,000 training images (for quick checks)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")

@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 __all__ = ["DEFAULT_TIMEOUT_S", "RESTART_SAFE_ENV", "all_reduce_mean_", "broadcast_module", "broadcast_object", "gather_objects",
            "gather_runs", "gradient_all_reduce_hook", "init_from_env", "is_distributed", "my_share", "rank",
-           "rank_generator", "rank_seed", "shutdown", "world_size"]
+           "rank_generator", "rank_seed", "run_generators", "shutdown", "world_size"]
 
 #: Seconds a rank waits for the rendezvous (and, later, for any collective) before it fails.
 DEFAULT_TIMEOUT_S = 300.0
@@ -126,6 +126,18 @@ def rank_generator(generator: torch.Generator | None, device: str | torch.device
                              device=generator.device if generator is not None else "cpu").item())
     seed = broadcast_object(seed)
     return torch.Generator(device=device).manual_seed(rank_seed(seed, rank()))
+
+
+def run_generators(generator: torch.Generator | None, device: str | torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """A training run's two generators from the user's ``generator`` (seeded from torch's default
+    generator if None): this rank's random stream on ``device`` (:func:`rank_generator`) and the
+    CPU generator that shuffles the batches, drawn from ``generator`` first, so the same on every
+    rank."""
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
+    shuffle = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
+                                                              device=generator.device).item()))
+    return rank_generator(generator, device), shuffle
 
 
 def broadcast_object(obj):

@@ -38,7 +38,6 @@ checkpoints, resume, learning-rate schedules and data-parallel training come fro
 from __future__ import annotations
 
 import os
-from numbers import Integral
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +45,7 @@ import torch
 
 from ... import ops
 from ...train import distributed, fit
+from .._checks import check_count, training_rows
 from .model import DBM
 
 __all__ = ["PersistentChains", "dbm_gradients", "fit_dbm", "pretrain_dbm"]
@@ -87,32 +87,17 @@ class PersistentChains:
 
 
 def _check_positive(value, name: str, fn: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_count(value, name, fn)
 
 
 def _generators(dbm: DBM, generator: torch.Generator | None) -> tuple[torch.Generator, torch.Generator]:
     """(this rank's stream, the CPU generator the batches are shuffled with), both drawn from
     ``generator`` (a random seed if None)."""
-    device = dbm.weights[0].device
-    if generator is None:
-        generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
-    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
-                                                                   device=generator.device).item()))
-    return distributed.rank_generator(generator, device), shuffle_gen
+    return distributed.run_generators(generator, dbm.weights[0].device)
 
 
 def _as_rows(dbm: DBM, data, fn: str) -> torch.Tensor:
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"{fn}: data must be a tensor of rows, got {type(data).__name__}")
-    if data.dim() != 2 or data.shape[1] != dbm.n_visible:
-        raise ValueError(f"{fn}: data must be [rows, {dbm.n_visible}], got {list(data.shape)}")
-    if data.shape[0] == 0:
-        raise ValueError(f"{fn}: data is empty")
-    if not torch.isfinite(data).all():
-        raise ValueError(f"{fn}: data contains NaN or Inf")
-    return data.to(dtype=dbm.weights[0].dtype)
+    return training_rows(data, dbm.n_visible, dbm.weights[0].dtype, fn)
 
 
 def fit_dbm(

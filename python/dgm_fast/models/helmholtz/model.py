@@ -9,7 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...ops.bernoulli import bernoulli_log_prob, bernoulli_sample_log_prob
-from ..sbn.model import SBN, ModelFile, _check_count, check_layer_sizes
+from .._checks import check_count, check_layer_sizes
+from ..sbn.model import SBN, ModelFile
 
 __all__ = ["HelmholtzMachine"]
 
@@ -80,7 +81,7 @@ class HelmholtzMachine(ModelFile, nn.Module):
         """
         self._check_data(x, "x")
         if k is not None:
-            _check_count(k, "k", "HelmholtzMachine.infer")
+            check_count(k, "k", "HelmholtzMachine.infer")
             x = x.expand(k, *x.shape)
         states, log_q = [x], []
         for layer in range(len(self.recognition_weights)):

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ...train import distributed, fit
-from ..sbn.model import check_binary
+from .._checks import check_finite_parameters, training_rows
 from .model import HelmholtzMachine
 
 __all__ = ["ALGORITHMS", "NVILBaseline", "fit_helmholtz", "nvil_loss", "rws_loss", "wake_sleep_loss"]
@@ -179,21 +179,19 @@ def fit_helmholtz(
         raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
     if q_update not in Q_UPDATES:
         raise ValueError(f"{fn}: q_update must be one of {', '.join(map(repr, Q_UPDATES))}, got {q_update!r}")
-    data = _as_rows(hm, data, fn)
+    data = training_rows(data, hm.n_visible, hm.generative.biases[0].dtype, fn, binary=True)
+    check_finite_parameters(hm, fn)
     device, dtype = hm.generative.biases[0].device, hm.generative.biases[0].dtype
-    if generator is None:
-        generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,)).item()))
-    seed_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
-                                                              device=generator.device).item()))
-    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=seed_gen).item()))
+    generator, shuffle_gen = distributed.run_generators(generator, device)
     state = {}
     params = list(hm.parameters())
     if algorithm == "nvil":
-        baseline = baseline or NVILBaseline(hm.layer_sizes, generator=seed_gen, device=device, dtype=dtype)
+        # seeded from the shuffle generator's seed (no draw): the same initial baseline on every rank
+        seed = torch.Generator().manual_seed(shuffle_gen.initial_seed() + 1)
+        baseline = baseline or NVILBaseline(hm.layer_sizes, generator=seed, device=device, dtype=dtype)
         state["baseline"] = baseline
         params += list(baseline.parameters())
     optimizer = optimizer or torch.optim.Adam(params, lr=lr)
-    generator = distributed.rank_generator(generator, device)
 
     def step(batch) -> dict:
         x = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=device, dtype=dtype)
@@ -214,18 +212,3 @@ def fit_helmholtz(
                shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, extra=hm.checkpoint_header(), progress=progress,
                desc=f"{algorithm} epochs")
-
-
-def _as_rows(hm: HelmholtzMachine, data, fn: str) -> torch.Tensor:
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"{fn}: data must be a tensor of rows, got {type(data).__name__}")
-    if data.dim() != 2 or data.shape[1] != hm.n_visible:
-        raise ValueError(f"{fn}: data must be [rows, {hm.n_visible}], got {list(data.shape)}")
-    if data.shape[0] == 0:
-        raise ValueError(f"{fn}: data is empty")
-    check_binary(data, fn, "data")
-    hm.generative.check_finite(fn)
-    for name, p in hm.named_parameters():
-        if not torch.isfinite(p).all():
-            raise ValueError(f"{fn}: the model's parameter {name} holds NaN or Inf")
-    return data.to(dtype=hm.generative.biases[0].dtype)

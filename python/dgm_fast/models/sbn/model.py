@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral
 
 import torch
 from torch import nn
@@ -11,33 +10,13 @@ from torch.nn import functional as F
 
 from ...ops.bernoulli import bernoulli_log_prob, bernoulli_sample_log_prob
 from ...train.checkpoint import load_checkpoint, save_checkpoint
+from .._checks import check_binary, check_count, check_finite_parameters, check_layer_sizes
 
-__all__ = ["ModelFile", "SBN", "check_binary", "check_layer_sizes"]
+__all__ = ["ModelFile", "SBN"]
 
 # Exact log p(x) enumerates every state of each hidden layer and of each pair of adjacent ones.
 _MAX_LAYER_UNITS = 20
 _MAX_PAIR_UNITS = 26
-
-
-def check_layer_sizes(layer_sizes, who: str) -> list[int]:
-    """``layer_sizes`` as a list of at least two positive ints (visible first), or a clear error."""
-    sizes = list(layer_sizes) if isinstance(layer_sizes, (list, tuple)) else None
-    if sizes is None or any(isinstance(s, bool) or not isinstance(s, Integral) for s in sizes):
-        raise TypeError(f"{who}: layer_sizes must be a list of integers, got {layer_sizes!r}")
-    if len(sizes) < 2:
-        raise ValueError(f"{who}: layer_sizes needs the visible layer and at least one hidden layer, got {sizes}")
-    if min(sizes) < 1:
-        raise ValueError(f"{who}: layer sizes must be positive, got {sizes}")
-    return [int(s) for s in sizes]
-
-
-def check_binary(x: torch.Tensor, who: str, what: str = "x") -> None:
-    """Bernoulli units take the values 0 and 1 only: anything else (grey levels, NaN) is refused
-    rather than silently scored as a cross-entropy."""
-    if not torch.all((x == 0) | (x == 1)):
-        bad = x[(x != 0) & (x != 1)]
-        raise ValueError(f"{who}: {what} must hold binary values (0 or 1), got {bad.numel()} other values "
-                         f"(e.g. {bad[0].item()}); binarize the data first (dgm_fast.data.binarize)")
 
 
 def binary_states(n: int, dtype: torch.dtype, device) -> torch.Tensor:
@@ -138,12 +117,6 @@ class SBN(ModelFile, nn.Module):
             raise ValueError(f"{type(self).__name__}: {what} is {x.dtype} on {x.device} but the model is "
                              f"{w.dtype} on {w.device}")
 
-    def check_finite(self, who: str) -> None:
-        """Refuses NaN or infinite parameters, which would make every log-probability NaN."""
-        for name, p in self.named_parameters():
-            if not torch.isfinite(p).all():
-                raise ValueError(f"{who}: the model's parameter {name} holds NaN or Inf")
-
     # ---- the generative model -------------------------------------------------------------
 
     def logits(self, upper: torch.Tensor | None, layer: int) -> torch.Tensor:
@@ -179,7 +152,7 @@ class SBN(ModelFile, nn.Module):
     @torch.no_grad()
     def sample_states(self, n: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """``n`` ancestral samples of every layer, ``[h_0, ..., h_L]`` (visible first), each ``[n, n_l]``."""
-        _check_count(n, "n", type(self).__name__)
+        check_count(n, "n", type(self).__name__)
         top = len(self.weights)
         prior = self.biases[top].expand(n, -1)
         states = [bernoulli_sample_log_prob(prior, generator=generator)[0]]
@@ -206,7 +179,7 @@ class SBN(ModelFile, nn.Module):
         if x.dim() != 2:
             raise ValueError(f"{who}: x must be [batch, {self.n_visible}], got {list(x.shape)}")
         check_binary(x, who)
-        self.check_finite(who)
+        check_finite_parameters(self, who)
         hidden = self.layer_sizes[1:]
         pairs = [a + b for a, b in zip(hidden, hidden[1:])]
         if max(hidden) > _MAX_LAYER_UNITS or (pairs and max(pairs) > _MAX_PAIR_UNITS):
@@ -215,7 +188,7 @@ class SBN(ModelFile, nn.Module):
                              f"{_MAX_PAIR_UNITS} per pair; this model has layers {self.layer_sizes}. Estimate it with "
                              "dgm_fast.evaluate.importance_log_prob(helmholtz_machine, x), the recognition "
                              "model as the proposal")
-        _check_count(chunk, "chunk", who)
+        check_count(chunk, "chunk", who)
         w = [p.double() for p in self.weights]
         b = [p.double() for p in self.biases]
         top = len(w)
@@ -232,8 +205,3 @@ class SBN(ModelFile, nn.Module):
         for rows in x.double().split(chunk):
             out.append(torch.logsumexp(rows @ logits.t() - softplus + message, dim=1))
         return torch.cat(out) if out else x.new_zeros(0, dtype=torch.float64)
-
-
-def _check_count(value, name: str, who: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")

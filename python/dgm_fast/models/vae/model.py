@@ -12,7 +12,8 @@ from torch import nn
 from ...ops.bernoulli import bernoulli_log_prob
 from ...ops.elbo import gaussian_elbo, iwae_bound
 from ...ops.samplers import bernoulli_logits, normal_reparam
-from ..sbn.model import ModelFile, _check_count, check_layer_sizes
+from .._checks import check_count, check_layer_sizes
+from ..sbn.model import ModelFile
 
 __all__ = ["LIKELIHOODS", "VAE"]
 
@@ -162,7 +163,7 @@ class VAE(ModelFile, nn.Module):
         (differentiable): the terms of the IWAE bound, and the weights of
         :func:`dgm_fast.evaluate.importance_log_likelihood`."""
         self._check_data(x, "VAE.log_weights")
-        _check_count(k, "k", "VAE.log_weights")
+        check_count(k, "k", "VAE.log_weights")
         zs, _, log_q = self.encode(x, k, generator=generator)
         return self.log_joint(x, zs) - log_q
 
@@ -174,7 +175,7 @@ class VAE(ModelFile, nn.Module):
         :func:`dgm_fast.losses.gaussian_elbo` (the KL in closed form); with more, the mean of
         ``log p(x, z) - log q(z | x)`` over the samples."""
         self._check_data(x, "VAE.elbo")
-        _check_count(k, "k", "VAE.elbo")
+        check_count(k, "k", "VAE.elbo")
         if len(self.encoders) > 1:
             zs, _, log_q = self.encode(x, k, generator=generator)
             return (self.log_joint(x, zs) - log_q).mean(0)
@@ -198,7 +199,7 @@ class VAE(ModelFile, nn.Module):
     def sample(self, n: int, *, generator: torch.Generator | None = None, means: bool = False) -> torch.Tensor:
         """``n`` visible samples, ``[n, n_visible]``, by ancestral sampling; ``means``: the
         likelihood's means (probabilities, for pictures) instead of a draw."""
-        _check_count(n, "n", "VAE.sample")
+        check_count(n, "n", "VAE.sample")
         p = self._param()
         z = torch.empty(n, self.layer_sizes[-1], device=p.device, dtype=p.dtype)
         z, _ = normal_reparam(torch.zeros_like(z), torch.zeros_like(z), generator=generator)

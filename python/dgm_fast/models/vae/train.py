@@ -11,7 +11,7 @@ from numbers import Integral
 import torch
 
 from ...train import distributed, fit
-from ..sbn.model import check_binary
+from .._checks import check_finite_parameters, training_rows
 from .model import VAE
 
 __all__ = ["OBJECTIVES", "fit_vae", "vae_loss"]
@@ -56,26 +56,10 @@ def fit_vae(
     if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
         raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
     p = vae._param()
-    if not isinstance(data, torch.Tensor):
-        raise TypeError(f"{fn}: data must be a tensor of rows, got {type(data).__name__}")
-    if data.dim() != 2 or data.shape[1] != vae.n_visible:
-        raise ValueError(f"{fn}: data must be [rows, {vae.n_visible}], got {list(data.shape)}")
-    if data.shape[0] == 0:
-        raise ValueError(f"{fn}: data is empty")
-    if vae.likelihood == "bernoulli":
-        check_binary(data, fn, "data")
-    elif not torch.isfinite(data).all():
-        raise ValueError(f"{fn}: data contains NaN or Inf")
-    for name, param in vae.named_parameters():
-        if not torch.isfinite(param).all():
-            raise ValueError(f"{fn}: the model's parameter {name} holds NaN or Inf")
-    data = data.to(dtype=p.dtype)
-    if generator is None:
-        generator = torch.Generator(device=p.device).manual_seed(int(torch.randint(2**62, (1,)).item()))
-    shuffle_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
-                                                                 device=generator.device).item()))
+    data = training_rows(data, vae.n_visible, p.dtype, fn, binary=vae.likelihood == "bernoulli")
+    check_finite_parameters(vae, fn)
+    generator, shuffle_gen = distributed.run_generators(generator, p.device)
     optimizer = optimizer or torch.optim.Adam(vae.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-4)
-    generator = distributed.rank_generator(generator, p.device)
 
     def step(batch) -> dict:
         x = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=p.device, dtype=p.dtype)
