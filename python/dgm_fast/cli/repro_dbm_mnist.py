@@ -95,14 +95,15 @@ def evaluate_stage(dbm, stage: str, train_x, test_x, args, reverse_init=None) ->
     images and the first 10,000 training images."""
     from .. import evaluate
 
-    log_z = estimate_log_z(dbm, train_x, args, reverse_init)  # the base model's visible biases: the data's log-odds
+    # the base model: the data's log-odds at the visible layer, its mean-field marginals' at the hidden ones
+    log_z = estimate_log_z(dbm, train_x, args, reverse_init)
     start = time.perf_counter()
 
     def score(x, log_z):
         return torch.cat([evaluate.dbm_lower_bound(dbm, chunk, log_z, iterations=_EVAL_MEAN_FIELD)
                           for chunk in x.split(2_000)]).mean().item()
 
-    row = {"model": "-".join(map(str, dbm.layer_sizes)), "stage": stage, **log_z,
+    row = {"model": "-".join(map(str, dbm.layer_sizes)), "stage": stage, "hidden_base": "mean-field", **log_z,
            "train_log_prob": score(train_x[:10_000], log_z["ais"]["log_z"]),
            "test_log_prob": score(test_x, log_z["ais"]["log_z"]),
            "test_log_prob_reverse": score(test_x, log_z["reverse_ais"]["log_z"])}
@@ -177,9 +178,12 @@ def table(rows: list[dict], header: str) -> str:
             f"{r['train_seconds']:.0f} | {r['ais_seconds']:.0f} | {r['bound_seconds']:.0f} |")
     runs = rows[0]["runs"] if rows else 0
     from_chains = [r["stage"] for r in rows if r.get("reverse_start") == "chains"]
+    zero_base = [r["stage"] for r in rows if r.get("hidden_base") != "mean-field"]
     lines += ["", f"Effective sample sizes (of {runs} runs, AIS / reverse AIS; temperatures): "
               + ", ".join(f"{r['stage']} {r['ais']['ess']:.1f} / {r['reverse_ais']['ess']:.1f}; {r['temperatures']:,}"
                           for r in rows) + ".",
+              "The base model's hidden biases: the log-odds of the training data's mean-field marginals"
+              + (f" (0 at {', '.join(zero_base)}, evaluated before the base took them)" if zero_base else "") + ". "
               "Reverse AIS starts from 1,000 Gibbs sweeps of the base model's samples"
               + (f", except at {', '.join(from_chains)}: from the persistent chains of training advanced "
                  f"{_REVERSE_SWEEPS:,} sweeps under the evaluated model. " if from_chains else ". ")
