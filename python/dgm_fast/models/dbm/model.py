@@ -13,6 +13,7 @@ from torch import nn
 from ... import ops
 from ...reference import dbm as reference
 from ...train.checkpoint import load_checkpoint, save_checkpoint
+from .._checks import check_count
 
 __all__ = ["DBM"]
 
@@ -159,7 +160,7 @@ class DBM(nn.Module):
         equations ``mu_l = sigmoid(b_l + mu_{l-1} W_{l-1} + mu_{l+1} W_l^T)``, bottom layer first
         (``tol``: stop once no mean moves by more; ``damping``: keep that share of the old mean)."""
         self._check_layer(v, 0, "v")
-        _check_count(iterations, "iterations", minimum=1)
+        check_count(iterations, "iterations", "DBM")
         if tol is not None and not tol > 0:
             raise ValueError(f"DBM.mean_field: tol must be > 0, got {tol}")
         if not 0 <= damping < 1:
@@ -174,14 +175,14 @@ class DBM(nn.Module):
         even ones, then the even given the odd) from ``states``; ``clamp_visible`` keeps the
         visible layer fixed."""
         self._check_states(states)
-        _check_count(steps, "steps", minimum=0)
+        check_count(steps, "steps", "DBM", minimum=0)
         with torch.no_grad():
             return ops.dbm.dbm_gibbs_chain(list(states), list(self.weights), list(self.biases), steps,
                                            clamp_visible=clamp_visible, generator=generator)
 
     def random_states(self, n: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Bernoulli(1/2) states of every layer, ``n`` rows: where chains start."""
-        _check_count(n, "n", minimum=1)
+        check_count(n, "n", "DBM")
         w = self.weights[0]
         return [ops.bernoulli_logits(torch.zeros(n, size, dtype=w.dtype, device=w.device), generator=generator)
                 for size in self.layer_sizes]
@@ -200,8 +201,3 @@ class DBM(nn.Module):
 
 def _parity(layer: int) -> str:
     return "odd" if layer % 2 else "even"
-
-
-def _check_count(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"DBM: {name} must be an integer >= {minimum}, got {value!r}")
