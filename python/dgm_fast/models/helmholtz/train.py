@@ -52,7 +52,8 @@ def wake_sleep_loss(hm: HelmholtzMachine, x: torch.Tensor, *, generator: torch.G
     wake-sleep's update (the wake term reaches only p, the sleep term only q).
     ``metrics["elbo"]``: the batch's mean ``log p(x, h) - log q(h | x)``, a one-sample estimate
     of the ELBO."""
-    states, log_q = hm.infer(x, generator=generator)
+    with torch.no_grad():  # the wake phase trains p only: no graph through q
+        states, log_q = hm.infer(x, generator=generator)
     log_p = torch.stack(hm.generative.layer_log_probs(states)).sum(0)
     loss = -log_p.mean() - _mean_dream_log_q(hm, x.shape[0], generator)
     elbo = (log_p - torch.stack(log_q).sum(0)).detach().mean()
