@@ -126,10 +126,6 @@ void log_prob_backward_rows(const scalar_t* grad, const scalar_t* x, const scala
   }
 }
 
-std::vector<int64_t> row_shape(const at::Tensor& logits) {
-  return logits.sizes().slice(0, logits.dim() - 1).vec();
-}
-
 std::tuple<at::Tensor, at::Tensor> bernoulli_sample_log_prob_cpu(
     const at::Tensor& logits,  // [..., D] logits of the layer's units
     std::optional<at::Generator> generator) {

@@ -2,6 +2,8 @@
 // device rejects the same inputs with the same message.
 #pragma once
 
+#include <vector>
+
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
@@ -37,6 +39,11 @@ inline void check_bernoulli_log_prob_backward_args(const at::Tensor& grad, const
   const auto rows = logits.sizes().slice(0, logits.dim() - 1);
   TORCH_CHECK_VALUE(grad.sizes() == rows, op, ": grad must have shape ", rows,
                     " (the shape of logits without its last dimension), got ", grad.sizes());
+}
+
+// The shape of a per-row result: the logits' shape without its last dimension (the units).
+inline std::vector<int64_t> row_shape(const at::Tensor& logits) {
+  return logits.sizes().slice(0, logits.dim() - 1).vec();
 }
 
 }  // namespace dgm_fast

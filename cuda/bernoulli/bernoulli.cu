@@ -89,10 +89,6 @@ __global__ void log_prob_backward_kernel(const scalar_t* __restrict__ grad,    /
   }
 }
 
-std::vector<int64_t> row_shape(const at::Tensor& logits) {
-  return logits.sizes().slice(0, logits.dim() - 1).vec();
-}
-
 int row_blocks(int64_t rows) {
   return static_cast<int>(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535));
 }

@@ -33,14 +33,13 @@ def add_common_options(p, *, layers: str, epochs: int, batch_size: int, lr: floa
 
 
 def run_directed(args: argparse.Namespace, *, kind: str, options: tuple[str, ...], describe: str,
-                 build: Callable[[int, list[int]], torch.nn.Module], train: Callable, model_files: dict,
-                 mean_images: Callable[[torch.nn.Module, int, torch.Generator], torch.Tensor]) -> int:
+                 build: Callable[[int, list[int]], torch.nn.Module], train: Callable, model_files: dict) -> int:
     """Runs a directed model's training command.
 
     ``build(n_visible, latent_sizes)`` makes the model; ``train(model, data, checkpoint, generator,
-    progress)`` trains it (resuming from ``checkpoint``) and returns ``fit``'s history, whose
-    records hold ``bound_key``; ``model_files`` maps a file name to a function of the model giving
-    what to ``save`` there; ``mean_images(model, n, generator)`` gives ``[n, V]`` pictures."""
+    progress)`` trains it (resuming from ``checkpoint``) and returns ``fit``'s history;
+    ``model_files`` maps a file name to a function of the model giving what to ``save`` there. The
+    pictures are ``model.sample(n, means=True)``."""
     import json
     import time
     from pathlib import Path
@@ -114,7 +113,7 @@ def run_directed(args: argparse.Namespace, *, kind: str, options: tuple[str, ...
     if not args.no_plots:
         from ..viz import save_curves, save_image_grid
 
-        shown = mean_images(model, 100, torch.Generator().manual_seed(args.seed + 5))
+        shown = model.sample(100, generator=torch.Generator().manual_seed(args.seed + 5), means=True)
         save_image_grid(out / "samples.png", shown.reshape(-1, side, side), nrow=10,
                         title=f"{kind} {name} ({describe}): 100 samples (pixel probabilities)")
         if bound_key:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ._common import changed_options, fail, plots_unavailable
-from ._repro_mnist import EpochSeconds, add_run_options
+from ._common import fail, prepare_out
+from ._repro_mnist import EpochSeconds, add_run_options, load_data, run_problem
 
 
 @dataclass
@@ -53,12 +53,7 @@ def options_problem(args: argparse.Namespace) -> str | None:
         return "--epochs, --batch-size, --eval-samples and --eval-rows must be >= 1, --train-size >= --batch-size"
     if not args.lr > 0:
         return "--lr must be > 0"
-    if args.device == "cuda":
-        from .. import build_info
-
-        if not (torch.cuda.is_available() and build_info()["cuda"]):
-            return "--device cuda needs a GPU visible to PyTorch and a build of dgm_fast with CUDA kernels"
-    return plots_unavailable(args.no_plots)
+    return run_problem(args)
 
 
 def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command: str, run_options: tuple[str, ...],
@@ -67,7 +62,6 @@ def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command:
     samples.png and curves.png into ``args.out``."""
     from .._io import atomic_write
     from .._machine import describe
-    from ..data import load_mnist
     from ..evaluate import importance_log_prob
 
     problem = options_problem(args)
@@ -78,22 +72,13 @@ def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command:
     if unknown:
         return fail(f"--only {unknown[0]}: the rows are {', '.join(stems)}")
     out = Path(args.out)
-    config_path = out / "config.json"
-    config = {name: getattr(args, name) for name in run_options}
-    if args.restart:
-        for path in [*(out / f"{s}.pt" for s in stems), *(out / f"{s}.json" for s in stems), config_path]:
-            path.unlink(missing_ok=True)
-    changed = changed_options(config_path, config, run_options)
-    if changed:
-        return fail(f"{out} holds models trained with {changed[0]}, not {changed[1]}. Pass the same options to resume "
-                    "them, --restart to start over, or another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    if not config_path.exists():
-        with atomic_write(config_path, "w") as f:
-            json.dump(config, f, indent=2)
-    train_x, _ = load_mnist("train", binarize="stochastic", seed=args.seed)
-    test_x, _ = load_mnist("test", binarize="stochastic", seed=args.seed + 1)
-    train_x, test_x = train_x[: args.train_size].to(args.device), test_x[: args.eval_rows].to(args.device)
+    earlier = [*(out / f"{s}.pt" for s in stems), *(out / f"{s}.json" for s in stems)]
+    problem = prepare_out(out, {name: getattr(args, name) for name in run_options}, run_options, earlier,
+                          args.restart, "run")
+    if problem:
+        return fail(problem)
+    train_x, test_x = load_data(args)
+    test_x = test_x[: args.eval_rows]
     print(f"{title}: {train_x.shape[0]:,} MNIST training images, {test_x.shape[0]:,} test images, {args.epochs} epochs "
           f"per row, into {out}", flush=True)
     done, models, histories = [], {}, {}
@@ -140,7 +125,7 @@ def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command:
         from ..viz import save_curves, save_image_grid
 
         gen = torch.Generator(device=args.device).manual_seed(args.seed + 5)
-        images = torch.cat([_mean_images(m, 10, gen).cpu() for m in models.values()])
+        images = torch.cat([m.sample(10, generator=gen, means=True).cpu() for m in models.values()])
         save_image_grid(out / "samples.png", images.reshape(-1, 28, 28), nrow=10,
                         title=f"{title}: 10 samples per row ({', '.join(models)}; pixel probabilities)")
         merged = [{"epoch": r["epoch"], stem: r.get("bound", r.get("elbo"))} for stem, h in histories.items() for r in h]
@@ -150,13 +135,6 @@ def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command:
         print(f"wrote {out / 'samples.png'} and {out / 'curves.png'}")
     print(f"wrote {out / 'table.md'}")
     return 0
-
-
-def _mean_images(model, n: int, generator) -> torch.Tensor:
-    if hasattr(model, "generative"):  # a Helmholtz machine: p(x | h_1) of ancestral samples
-        h1 = model.generative.sample_states(n, generator=generator)[1]
-        return torch.sigmoid(model.generative.logits(h1, 0))
-    return model.sample(n, generator=generator, means=True)
 
 
 def table(rows: list[dict], header: str, notes: list[str]) -> str:

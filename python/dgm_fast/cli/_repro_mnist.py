@@ -49,6 +49,11 @@ def protocol_problem(args: argparse.Namespace) -> str | None:
         return "--runs must be >= 2 and --train-size >= 100"
     if args.temperatures == 1 or args.temperatures < 0 or args.ais_refine < 1:
         return "--temperatures must be 0 (the paper's schedule) or >= 2, --ais-refine >= 1"
+    return run_problem(args)
+
+
+def run_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with :func:`add_run_options`' --device and --no-plots, or None."""
     if args.device == "cuda":
         from .. import build_info
 

@@ -41,13 +41,9 @@ def run(args: argparse.Namespace, name: str = "helmholtz", model_file: str = "he
                              batch_size=args.batch_size, lr=args.lr, generator=generator, checkpoint=checkpoint,
                              progress=progress)
 
-    def mean_images(hm, n, generator):
-        h1 = hm.generative.sample_states(n, generator=generator)[1]
-        return torch.sigmoid(hm.generative.logits(h1, 0))
-
     describe = f"rws, k={args.k}" if args.algorithm == "rws" else args.algorithm
     files = {model_file: lambda hm: hm.generative if name == "sbn" else hm}
     if name == "sbn":
         files["helmholtz.pt"] = lambda hm: hm
     return run_directed(args, kind="SBN" if name == "sbn" else "Helmholtz machine", options=_OPTIONS,
-                        describe=describe, build=build, train=train, model_files=files, mean_images=mean_images)
+                        describe=describe, build=build, train=train, model_files=files)

@@ -59,9 +59,6 @@ def run(args: argparse.Namespace) -> int:
         return fit_vae(vae, data, objective=args.algorithm, k=args.k, epochs=args.epochs, batch_size=args.batch_size,
                        lr=args.lr, generator=generator, checkpoint=checkpoint, progress=progress)
 
-    def mean_images(vae, n, generator):
-        return vae.sample(n, generator=generator, means=True)
-
     describe = f"{'VAE' if args.algorithm == 'elbo' else 'IWAE'}, k={args.k}"
     return run_directed(args, kind="VAE", options=_OPTIONS, describe=describe, build=build, train=train,
-                        model_files={"vae.pt": lambda vae: vae}, mean_images=mean_images)
+                        model_files={"vae.pt": lambda vae: vae})

@@ -1,5 +1,5 @@
 """Exact enumeration: log Z and log-likelihoods of models small enough to sum over every state
-of one layer (RBM), or of every other layer (DBM)."""
+of one layer (RBM), of every other layer (DBM), or of each hidden layer in turn (SBN)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ import math
 
 import torch
 
+from ..models._checks import check_binary, check_finite_parameters
 from ..models.dbm import DBM
 from ..models.rbm import RBM
+from ..models.sbn import SBN
 from ._checks import check_count, check_examples
 
 __all__ = ["exact_log_partition", "exact_log_likelihood", "exact_log_prob", "log_likelihood"]
 
 _MAX_ENUMERATED_UNITS = 30
+# An SBN's messages enumerate every state of each hidden layer and of each pair of adjacent ones.
+_MAX_SBN_LAYER_UNITS = 20
+_MAX_SBN_PAIR_UNITS = 26
+_SBN_ROWS = 256  # rows of data scored at a time against every state of h_1
 
 
 def _binary_states(n: int, start: int, stop: int, dtype, device) -> torch.Tensor:
@@ -121,16 +127,57 @@ def exact_log_likelihood(rbm: RBM, data: torch.Tensor) -> torch.Tensor:
     return log_likelihood(rbm, data, exact_log_partition(rbm))
 
 
+def _sbn_log_prob(sbn: SBN, x: torch.Tensor) -> torch.Tensor:
+    """Messages passed down the layers: ``m_L(h_L) = log p(h_L)``, ``m_l(h_l) = logsumexp_{h_{l+1}}
+    [log p(h_l | h_{l+1}) + m_{l+1}(h_{l+1})]``, then ``log p(x) = logsumexp_{h_1} [log p(x | h_1) +
+    m_1(h_1)]``; the cost is ``2^(n_l + n_{l+1})`` per pair of hidden layers."""
+    who = "exact_log_prob"
+    sbn._check_rows(x, 0, "x")
+    if x.dim() != 2:
+        raise ValueError(f"{who}: x must be [batch, {sbn.n_visible}], got {list(x.shape)}")
+    check_binary(x, who)
+    check_finite_parameters(sbn, who)
+    hidden = sbn.layer_sizes[1:]
+    pairs = [a + b for a, b in zip(hidden, hidden[1:])]
+    if max(hidden) > _MAX_SBN_LAYER_UNITS or (pairs and max(pairs) > _MAX_SBN_PAIR_UNITS):
+        raise ValueError(f"{who}: exact log p(x) enumerates every state of each hidden layer and of each pair "
+                         f"of adjacent ones, practical up to {_MAX_SBN_LAYER_UNITS} units per layer and "
+                         f"{_MAX_SBN_PAIR_UNITS} per pair; this model has layers {sbn.layer_sizes}. Estimate it with "
+                         "dgm_fast.evaluate.importance_log_prob(helmholtz_machine, x), the recognition "
+                         "model as the proposal")
+    w = [p.double() for p in sbn.weights]
+    b = [p.double() for p in sbn.biases]
+    top = len(w)
+    states = [None] + [_binary_states(n, 0, 1 << n, torch.float64, x.device) for n in hidden]
+    softplus = torch.nn.functional.softplus
+    message = states[top] @ b[top] - softplus(b[top]).sum()  # log p(h_L), [2^n_L]
+    for layer in range(top - 1, 0, -1):
+        logits = torch.nn.functional.linear(states[layer + 1], w[layer], b[layer])  # [T, n_l]
+        # log p(s | t) for every state s of layer l and t of layer l + 1: s.l_t - sum softplus(l_t)
+        cond = states[layer] @ logits.t() - softplus(logits).sum(1)  # [S, T]
+        message = torch.logsumexp(cond + message, dim=1)
+    logits = torch.nn.functional.linear(states[1], w[0], b[0])  # [S1, V]
+    offset = message - softplus(logits).sum(1)
+    return torch.cat([torch.logsumexp(rows @ logits.t() + offset, dim=1) for rows in x.double().split(_SBN_ROWS)]
+                     or [x.new_zeros(0, dtype=torch.float64)])
+
+
 @torch.no_grad()
-def exact_log_prob(model: RBM | DBM, data: torch.Tensor) -> torch.Tensor:
+def exact_log_prob(model: RBM | DBM | SBN, data: torch.Tensor) -> torch.Tensor:
     """Exact ``log p(v)`` of each row of ``data``, ``[B]`` (float64). A DBM: the odd layers summed
-    out in closed form, every joint state of its even hidden layers (h_2, h_4, ...) enumerated."""
+    out in closed form, every joint state of its even hidden layers (h_2, h_4, ...) enumerated. An
+    SBN (or a Helmholtz machine's generative SBN): messages down the layers, every state of each
+    hidden layer enumerated (:meth:`dgm_fast.SBN.log_prob`)."""
+    if isinstance(model, SBN):
+        return _sbn_log_prob(model, data)
+    if hasattr(model, "generative") and isinstance(model.generative, SBN):
+        return _sbn_log_prob(model.generative, data)
     if isinstance(model, RBM):
         model._check_visible(data, "data")
         check_examples(data, "exact_log_prob")
         return -model.free_energy(data).double() - exact_log_partition(model)
     if not isinstance(model, DBM):
-        raise TypeError(f"exact_log_prob: model must be an RBM or a DBM, got {type(model).__name__}")
+        raise TypeError(f"exact_log_prob: model must be an RBM, a DBM or an SBN, got {type(model).__name__}")
     model._check_layer(data, 0, "data")
     check_examples(data, "exact_log_prob")
     sizes = model.layer_sizes

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models._checks import check_finite_parameters
 from ._checks import check_count, check_examples
 
 __all__ = ["ImportanceEstimate", "importance_log_likelihood", "importance_log_prob"]
@@ -37,22 +38,31 @@ def importance_log_likelihood(
         result does not depend on ``chunk`` (up to rounding) and never overflows. It is a
         stochastic lower bound on ``log p(x)`` in expectation, tight as N grows.
     """
-    n_samples = check_count(n_samples, "n_samples", "importance_log_likelihood")
-    chunk = check_count(chunk, "chunk", "importance_log_likelihood")
-    total = None
+    fn = "importance_log_likelihood"
+    log_sum, _ = _log_sums(log_weight_fn, x, check_count(n_samples, "n_samples", fn), check_count(chunk, "chunk", fn),
+                           fn, squares=False)
+    return log_sum - math.log(n_samples)
+
+
+def _log_sums(log_weight_fn, x, n_samples: int, chunk: int, fn: str, *, squares: bool):
+    """``(log sum_k w_k, log sum_k w_k^2)`` over ``n_samples`` weights per row (the second None
+    unless ``squares``), ``chunk`` at a time, by running log-sum-exps in float64."""
+    total = total_sq = None
     done = 0
     while done < n_samples:
         k = min(chunk, n_samples - done)
         lw = log_weight_fn(x, k)
         if lw.dim() != 2 or lw.shape[0] != k:
-            raise ValueError(
-                f"importance_log_likelihood: log_weight_fn(x, {k}) must return [{k}, batch] "
-                f"log weights, got shape {list(lw.shape)}"
-            )
-        part = torch.logsumexp(lw.double(), dim=0)  # [B]
+            raise ValueError(f"{fn}: log_weight_fn(x, {k}) must return [{k}, batch] log weights, got shape "
+                             f"{list(lw.shape)}")
+        lw = lw.double()
+        part = torch.logsumexp(lw, dim=0)  # [B]
         total = part if total is None else torch.logaddexp(total, part)
+        if squares:
+            part_sq = torch.logsumexp(2 * lw, dim=0)
+            total_sq = part_sq if total_sq is None else torch.logaddexp(total_sq, part_sq)
         done += k
-    return total - math.log(n_samples)
+    return total, total_sq
 
 
 @dataclass
@@ -110,23 +120,10 @@ def importance_log_prob(model, x: torch.Tensor, n_samples: int = 5000, chunk: in
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
         raise ValueError(f"{fn}: x must be a [batch, features] tensor")
     check_examples(x, fn, "x")
-    for name, p in model.named_parameters():
-        if not torch.isfinite(p).all():
-            raise ValueError(f"{fn}: the model's parameter {name} holds NaN or Inf")
-    logs, sq_logs = [], []
-    for rows in x.split(batch_size):
-        log_sum = log_sum_sq = None
-        done = 0
-        while done < n_samples:
-            k = min(chunk, n_samples - done)
-            lw = model.log_weights(rows, k, generator=generator).double()
-            part, part_sq = torch.logsumexp(lw, 0), torch.logsumexp(2 * lw, 0)
-            log_sum = part if log_sum is None else torch.logaddexp(log_sum, part)
-            log_sum_sq = part_sq if log_sum_sq is None else torch.logaddexp(log_sum_sq, part_sq)
-            done += k
-        logs.append(log_sum)
-        sq_logs.append(log_sum_sq)
-    log_sum, log_sum_sq = torch.cat(logs), torch.cat(sq_logs)
+    check_finite_parameters(model, fn)
+    sums = [_log_sums(lambda v, k: model.log_weights(v, k, generator=generator), rows, n_samples, chunk, fn,
+                      squares=True) for rows in x.split(batch_size)]
+    log_sum, log_sum_sq = torch.cat([a for a, _ in sums]), torch.cat([b for _, b in sums])
     ess = torch.exp(2 * log_sum - log_sum_sq)
     # var(w) / mean(w)^2 = N sum w^2 / (sum w)^2 - 1 = N / ESS - 1
     std_error = torch.sqrt((n_samples / ess - 1).clamp(min=0) / n_samples)

@@ -7,7 +7,9 @@ from numbers import Integral
 
 import torch
 
-__all__ = ["check_binary", "check_count", "check_finite_parameters", "check_layer_sizes", "training_rows"]
+from ..ops._checks import check_choice
+
+__all__ = ["check_binary", "check_choice", "check_count", "check_finite_parameters", "check_layer_sizes", "check_rows", "training_rows"]
 
 
 def check_count(value, name: str, who: str, minimum: int = 1) -> int:
@@ -37,6 +39,19 @@ def check_binary(x: torch.Tensor, who: str, what: str = "x") -> None:
         bad = x[(x != 0) & (x != 1)]
         raise ValueError(f"{who}: {what} must hold binary values (0 or 1), got {bad.numel()} other values "
                          f"(e.g. {bad[0].item()}); binarize the data first (dgm_fast.data.binarize)")
+
+
+def check_rows(x, n: int, like: torch.Tensor, who: str, what: str = "x", where: str = "", *,
+               min_dim: int | None = None) -> None:
+    """``x``: a ``[batch, n]`` tensor (with ``min_dim``: ``[..., n]`` of at least that many
+    dimensions) of the dtype and on the device of ``like`` (a parameter of the model)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{who}: {what} must be a tensor, got {type(x).__name__}")
+    wrong_rank = x.dim() != 2 if min_dim is None else x.dim() < min_dim
+    if wrong_rank or x.shape[-1] != n:
+        raise ValueError(f"{who}: {what} must be [batch, {n}]{where}, got {list(x.shape)}")
+    if x.dtype != like.dtype or x.device != like.device:
+        raise ValueError(f"{who}: {what} is {x.dtype} on {x.device} but the model is {like.dtype} on {like.device}")
 
 
 def check_finite_parameters(module: torch.nn.Module, who: str) -> None:

@@ -9,8 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...ops.bernoulli import bernoulli_log_prob, bernoulli_sample_log_prob
-from .._checks import check_count, check_layer_sizes
-from ..sbn.model import SBN, ModelFile
+from .._checks import check_count, check_layer_sizes, check_rows
+from .._files import ModelFile
+from ..sbn.model import SBN
 
 __all__ = ["HelmholtzMachine"]
 
@@ -108,15 +109,13 @@ class HelmholtzMachine(ModelFile, nn.Module):
 
     # ---- the generative model -------------------------------------------------------------
 
-    def log_prob(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """The generative model's exact ``log p(x)`` (:meth:`SBN.log_prob`)."""
-        return self.generative.log_prob(x, **kwargs)
+        return self.generative.log_prob(x)
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` visible samples of the generative model, ``[n, n_visible]``."""
-        return self.generative.sample(n, generator=generator)
+    def sample(self, n: int, *, generator: torch.Generator | None = None, means: bool = False) -> torch.Tensor:
+        """``n`` visible samples of the generative model, ``[n, n_visible]`` (:meth:`SBN.sample`)."""
+        return self.generative.sample(n, generator=generator, means=means)
 
     def _check_data(self, x, what: str) -> None:
-        self.generative._check_rows(x, 0, what)
-        if x.dim() != 2:
-            raise ValueError(f"HelmholtzMachine: {what} must be [batch, {self.n_visible}], got {list(x.shape)}")
+        check_rows(x, self.n_visible, self.generative.biases[0], "HelmholtzMachine", what)

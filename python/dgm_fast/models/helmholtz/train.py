@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 from torch import nn
 
 from ...train import distributed, fit
-from .._checks import check_finite_parameters, training_rows
+from ...ops.elbo import iwae_bound
+from .._checks import check_choice, check_count, check_finite_parameters, training_rows
 from .model import HelmholtzMachine
 
 __all__ = ["ALGORITHMS", "NVILBaseline", "fit_helmholtz", "nvil_loss", "rws_loss", "wake_sleep_loss"]
@@ -67,8 +68,7 @@ def rws_loss(hm: HelmholtzMachine, x: torch.Tensor, k: int = 5, *, q_update: str
     ``"wake"``), ``-grad log q(h~ | x~)`` of dreams (``"sleep"``) or both, for q.
     ``metrics["bound"]``: the batch's mean ``log (1/k) sum_k exp(log p(x, h_k) - log q(h_k | x))``,
     the importance-weighted lower bound on ``log p(x)``."""
-    if q_update not in Q_UPDATES:
-        raise ValueError(f"rws_loss: q_update must be one of {', '.join(map(repr, Q_UPDATES))}, got {q_update!r}")
+    check_choice(q_update, Q_UPDATES, "rws_loss", "q_update")
     states, log_q_layers = hm.infer(x, k, generator=generator)
     log_p = torch.stack(hm.generative.layer_log_probs(states)).sum(0)  # [k, B]
     log_q = torch.stack(log_q_layers).sum(0)
@@ -79,8 +79,7 @@ def rws_loss(hm: HelmholtzMachine, x: torch.Tensor, k: int = 5, *, q_update: str
         loss = loss - (weights * log_q).sum(0).mean()
     if q_update in ("sleep", "both"):
         loss = loss - _mean_dream_log_q(hm, x.shape[0], generator)
-    bound = (torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(k), dtype=log_w.dtype))).mean()
-    return loss, {"bound": bound}
+    return loss, {"bound": iwae_bound(log_w).mean()}
 
 
 class NVILBaseline(nn.Module):
@@ -127,8 +126,7 @@ def nvil_loss(hm: HelmholtzMachine, x: torch.Tensor, baseline: NVILBaseline, *, 
     log_p = torch.stack(log_p_layers).sum(0)
     loss = -log_p.mean()
     with torch.no_grad():
-        lp = torch.stack(log_p_layers).detach()
-        lq = torch.stack(log_q_layers).detach()
+        lp, lq = torch.stack(log_p_layers), torch.stack(log_q_layers)
         # signal of q's layer l + 1 (h_{l+1} | h_l): log p(h_l, ..., h_L) - log q(h_{l+1}, ..., h_L | h_l)
         p_suffix = lp.flip(0).cumsum(0).flip(0)  # p_suffix[j] = sum_{i >= j} lp[i]
         q_suffix = lq.flip(0).cumsum(0).flip(0)
@@ -174,12 +172,9 @@ def fit_helmholtz(
     :func:`dgm_fast.train.fit`. Returns ``fit``'s history: per epoch the mean training ``elbo``
     (wake-sleep, NVIL) or ``bound`` (RWS), and what ``eval_fn(hm, epoch)`` returns."""
     fn = "fit_helmholtz"
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"{fn}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
-    if q_update not in Q_UPDATES:
-        raise ValueError(f"{fn}: q_update must be one of {', '.join(map(repr, Q_UPDATES))}, got {q_update!r}")
+    check_choice(algorithm, ALGORITHMS, fn, "algorithm")
+    check_count(k, "k", fn)
+    check_choice(q_update, Q_UPDATES, fn, "q_update")
     data = training_rows(data, hm.n_visible, hm.generative.biases[0].dtype, fn, binary=True)
     check_finite_parameters(hm, fn)
     device, dtype = hm.generative.biases[0].device, hm.generative.biases[0].dtype

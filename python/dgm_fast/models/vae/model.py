@@ -12,8 +12,8 @@ from torch import nn
 from ...ops.bernoulli import bernoulli_log_prob
 from ...ops.elbo import gaussian_elbo, iwae_bound
 from ...ops.samplers import bernoulli_logits, normal_reparam
-from .._checks import check_count, check_layer_sizes
-from ..sbn.model import ModelFile
+from .._checks import check_choice, check_count, check_layer_sizes, check_rows
+from .._files import ModelFile
 
 __all__ = ["LIKELIHOODS", "VAE"]
 
@@ -80,8 +80,7 @@ class VAE(ModelFile, nn.Module):
             raise ValueError(f"VAE: hidden_sizes must list, for each of the {n_layers} stochastic transitions, the "
                              f"positive widths of its tanh layers, e.g. {[[200, 200]] + [[100, 100]] * (n_layers - 1)}; "
                              f"got {hidden_sizes!r}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"VAE: likelihood must be one of {', '.join(map(repr, LIKELIHOODS))}, got {likelihood!r}")
+        check_choice(likelihood, LIKELIHOODS, "VAE", "likelihood")
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(f"VAE: dtype must be a floating-point dtype, got {dtype}")
         self.layer_sizes = sizes
@@ -107,13 +106,7 @@ class VAE(ModelFile, nn.Module):
         return self.decoders[0][-1].weight
 
     def _check_data(self, x, who: str) -> None:
-        p = self._param()
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{who}: x must be a tensor, got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.n_visible:
-            raise ValueError(f"{who}: x must be [batch, {self.n_visible}], got {list(x.shape)}")
-        if x.dtype != p.dtype or x.device != p.device:
-            raise ValueError(f"{who}: x is {x.dtype} on {x.device} but the model is {p.dtype} on {p.device}")
+        check_rows(x, self.n_visible, self._param(), who)
 
     # ---- the two models -------------------------------------------------------------------
 
@@ -124,15 +117,13 @@ class VAE(ModelFile, nn.Module):
         with ``k`` samples per row), ``posteriors = [(mu_l, log_var_l), ...]`` of each layer
         (``mu_1`` is ``[B, Z]``: the same for every sample) and ``log_q = log q(z | x)``,
         ``[B]`` or ``[k, B]``. Differentiable in the parameters through the samples."""
-        h = x if k is None else x.expand(k, *x.shape)
+        h = x
         zs, posteriors, log_q = [], [], 0
         for layer, encoder in enumerate(self.encoders):
-            mu, log_var = encoder(h if layer > 0 or k is None else x).chunk(2, dim=-1)
-            if layer == 0 and k is not None:
-                posteriors.append((mu, log_var))
+            mu, log_var = encoder(h).chunk(2, dim=-1)
+            posteriors.append((mu, log_var))
+            if layer == 0 and k is not None:  # one pass of the encoder, k draws
                 mu, log_var = mu.expand(k, *mu.shape), log_var.expand(k, *log_var.shape)
-            else:
-                posteriors.append((mu, log_var))
             z, eps = normal_reparam(mu.contiguous(), log_var.contiguous(), generator=generator)
             # log N(z | mu, sigma^2) with (z - mu) / sigma = eps exactly: the same gradients as the
             # formula in z, without its rounding

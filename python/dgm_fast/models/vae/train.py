@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from numbers import Integral
 
 import torch
 
 from ...train import distributed, fit
-from .._checks import check_finite_parameters, training_rows
+from .._checks import check_choice, check_count, check_finite_parameters, training_rows
 from .model import VAE
 
 __all__ = ["OBJECTIVES", "fit_vae", "vae_loss"]
@@ -23,8 +22,7 @@ def vae_loss(vae: VAE, x: torch.Tensor, objective: str = "elbo", k: int = 1, *,
              generator: torch.Generator | None = None):
     """``(loss, metrics)``: the batch's mean negative ELBO (``k`` samples averaged) or negative
     IWAE bound (``k`` samples), and ``metrics["bound"]``, the bound itself."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"vae_loss: objective must be one of {', '.join(map(repr, OBJECTIVES))}, got {objective!r}")
+    check_choice(objective, OBJECTIVES, "vae_loss", "objective")
     bound = vae.elbo(x, k, generator=generator) if objective == "elbo" else vae.iwae_bound(x, k, generator=generator)
     loss = -bound.mean()
     return loss, {"bound": -loss.detach()}
@@ -51,10 +49,8 @@ def fit_vae(
     (``"elbo"`` or ``"iwae"``) with ``k`` samples per row. Returns ``fit``'s history: per epoch
     the mean training ``bound`` and what ``eval_fn(vae, epoch)`` returns."""
     fn = "fit_vae"
-    if objective not in OBJECTIVES:
-        raise ValueError(f"{fn}: objective must be one of {', '.join(map(repr, OBJECTIVES))}, got {objective!r}")
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
+    check_choice(objective, OBJECTIVES, fn, "objective")
+    check_count(k, "k", fn)
     p = vae._param()
     data = training_rows(data, vae.n_visible, p.dtype, fn, binary=vae.likelihood == "bernoulli")
     check_finite_parameters(vae, fn)
