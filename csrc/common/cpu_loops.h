@@ -4,8 +4,9 @@
 // function pointers in <family>_loops.h. The build compiles each .inc once per x86-64 instruction
 // set (baseline, AVX2, AVX-512; CMakeLists.txt generates the translation units, each defining
 // DGM_FAST_ISA and built with its -m flags), and <family>_loops() returns the table of the
-// variant chosen once for this CPU. The loops use IEEE-exact operations only (no FMA
-// contraction: -ffp-contract=off), so all variants give bit-identical results and differ only in
+// variant chosen once for this CPU. The loops use correctly rounded operations only, with the
+// FMAs written out (portable_math.h's fma_rn) and no others formed by the compiler
+// (-ffp-contract=off), so all variants give bit-identical results and differ only in
 // speed. DGM_FAST_CPU_ISA=default|avx2|avx512 forces a variant (the tests use it to check
 // identity).
 #pragma once

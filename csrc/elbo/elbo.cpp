@@ -123,7 +123,8 @@ inline T stable_sigmoid(T l) {
   return dgm_fast::pm::sigmoid(l);
 }
 
-// 0.5 * (mu^2 + exp(log_var) - 1 - log_var): KL(N(mu, exp(log_var)) || N(0, 1)) per latent.
+// 0.5 * (mu^2 + exp(log_var) - 1 - log_var): KL(N(mu, exp(log_var)) || N(0, 1)) per latent
+// (reduced-precision inputs; float32 and float64 go through elbo_loops' kl_sum).
 template <typename T>
 inline T kl_term(T mu, T lv) {
   return T(0.5) * (mu * mu + dgm_fast::pm::exp(lv) - T(1) - lv);
@@ -131,12 +132,57 @@ inline T kl_term(T mu, T lv) {
 
 // ---- gaussian_elbo -----------------------------------------------------------------------------
 
-void bernoulli_nll_and_grad_loop(const float* x, const float* l, float* nll, float* grad, int64_t n) {
-  elbo_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
-}
-void bernoulli_nll_and_grad_loop(const double* x, const double* l, double* nll, double* grad, int64_t n) {
-  elbo_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
-}
+// The float32 and float64 rows' loops (elbo_loops.h), by type.
+template <typename T>
+struct ElboRowLoops;
+template <>
+struct ElboRowLoops<float> {
+  static void bernoulli_nll(const float* x, const float* l, float* out, int64_t n) {
+    elbo_loops().bernoulli_nll_f32(x, l, out, n);
+  }
+  static void bernoulli_nll_and_grad(const float* x, const float* l, float* nll, float* grad, int64_t n) {
+    elbo_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
+  }
+  static void bernoulli_nll_grad(const float* x, const float* l, float g, float* out, int64_t n) {
+    elbo_loops().bernoulli_nll_grad_f32(x, l, g, out, n);
+  }
+  static float sq_error_sum(const float* x, const float* r, float* d, int64_t n) {
+    return d ? elbo_loops().sq_error_sum_and_grad_f32(x, r, d, n) : elbo_loops().sq_error_sum_f32(x, r, n);
+  }
+  static void scaled_error(const float* x, const float* r, float g, float* out, int64_t n) {
+    elbo_loops().scaled_error_f32(x, r, g, out, n);
+  }
+  static float kl_sum(const float* mu, const float* lv, float* d_lv, int64_t n) {
+    return d_lv ? elbo_loops().kl_sum_and_grad_f32(mu, lv, d_lv, n) : elbo_loops().kl_sum_f32(mu, lv, n);
+  }
+  static void kl_grad(const float* mu, const float* lv, float g, float* g_mu, float* g_lv, int64_t n) {
+    elbo_loops().kl_grad_f32(mu, lv, g, g_mu, g_lv, n);
+  }
+};
+template <>
+struct ElboRowLoops<double> {
+  static void bernoulli_nll(const double* x, const double* l, double* out, int64_t n) {
+    elbo_loops().bernoulli_nll_f64(x, l, out, n);
+  }
+  static void bernoulli_nll_and_grad(const double* x, const double* l, double* nll, double* grad, int64_t n) {
+    elbo_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
+  }
+  static void bernoulli_nll_grad(const double* x, const double* l, double g, double* out, int64_t n) {
+    elbo_loops().bernoulli_nll_grad_f64(x, l, g, out, n);
+  }
+  static double sq_error_sum(const double* x, const double* r, double* d, int64_t n) {
+    return d ? elbo_loops().sq_error_sum_and_grad_f64(x, r, d, n) : elbo_loops().sq_error_sum_f64(x, r, n);
+  }
+  static void scaled_error(const double* x, const double* r, double g, double* out, int64_t n) {
+    elbo_loops().scaled_error_f64(x, r, g, out, n);
+  }
+  static double kl_sum(const double* mu, const double* lv, double* d_lv, int64_t n) {
+    return d_lv ? elbo_loops().kl_sum_and_grad_f64(mu, lv, d_lv, n) : elbo_loops().kl_sum_f64(mu, lv, n);
+  }
+  static void kl_grad(const double* mu, const double* lv, double g, double* g_mu, double* g_lv, int64_t n) {
+    elbo_loops().kl_grad_f64(mu, lv, g, g_mu, g_lv, n);
+  }
+};
 
 // Rows [row_begin, row_end) of the per-example values; with grad_recon and grad_log_var (float32
 // and float64 only), also their derivatives d value / d recon and d value / d log_var, from the
@@ -149,48 +195,47 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
   using acc_t = at::opmath_type<scalar_t>;
   constexpr bool kNative = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>;
   const acc_t half_log_2pi = acc_t(0.91893853320467274178);
-  const bool with_grad = grad_recon != nullptr;
   for (int64_t b = row_begin; b < row_end; ++b) {
     const scalar_t* xb = x + b * D;
     const scalar_t* rb = recon + b * D;
-    acc_t nll = 0;
-    if (bernoulli) {
-      constexpr int64_t kBlock = 512;
-      acc_t values[kBlock];
-      for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
-        const int64_t n = std::min(kBlock, D - d0);
-        if constexpr (kNative) {
-          if (with_grad) {
-            bernoulli_nll_and_grad_loop(xb + d0, rb + d0, values, grad_recon + b * D + d0, n);
-          } else if constexpr (std::is_same_v<scalar_t, float>) {
-            elbo_loops().bernoulli_nll_f32(xb + d0, rb + d0, values, n);
+    scalar_t* grb = grad_recon ? grad_recon + b * D : nullptr;
+    scalar_t* glb = grad_log_var ? grad_log_var + b * Z : nullptr;
+    acc_t nll = 0, kl = 0;
+    if constexpr (kNative) {
+      using L = ElboRowLoops<scalar_t>;
+      if (bernoulli) {
+        constexpr int64_t kBlock = 512;
+        scalar_t values[kBlock];
+        for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
+          const int64_t n = std::min(kBlock, D - d0);
+          if (grb) {
+            L::bernoulli_nll_and_grad(xb + d0, rb + d0, values, grb + d0, n);
           } else {
-            elbo_loops().bernoulli_nll_f64(xb + d0, rb + d0, values, n);
+            L::bernoulli_nll(xb + d0, rb + d0, values, n);
           }
-        } else {
+          nll += sum8(values, n);
+        }
+      } else {
+        nll = acc_t(0.5) * L::sq_error_sum(xb, rb, grb, D) + half_log_2pi * acc_t(D);
+      }
+      kl = L::kl_sum(mu + b * Z, log_var + b * Z, glb, Z);
+    } else {  // reduced precision, in float32
+      if (bernoulli) {
+        constexpr int64_t kBlock = 512;
+        acc_t values[kBlock];
+        for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
+          const int64_t n = std::min(kBlock, D - d0);
           for (int64_t d = 0; d < n; ++d)
             values[d] = bernoulli_nll(static_cast<acc_t>(xb[d0 + d]), static_cast<acc_t>(rb[d0 + d]));
+          nll += sum8(values, n);
         }
-        nll += sum8(values, n);
+      } else {
+        for (int64_t d = 0; d < D; ++d) {
+          const acc_t diff = static_cast<acc_t>(xb[d]) - static_cast<acc_t>(rb[d]);
+          nll += diff * diff;
+        }
+        nll = acc_t(0.5) * nll + half_log_2pi * acc_t(D);
       }
-    } else {
-      for (int64_t d = 0; d < D; ++d) {
-        const acc_t diff = static_cast<acc_t>(xb[d]) - static_cast<acc_t>(rb[d]);
-        nll += diff * diff;
-      }
-      nll = acc_t(0.5) * nll + half_log_2pi * acc_t(D);
-      if (with_grad)  // a loop of its own, so that the sum's loop carries no branch
-        for (int64_t d = 0; d < D; ++d)
-          grad_recon[b * D + d] = static_cast<scalar_t>(static_cast<acc_t>(rb[d]) - static_cast<acc_t>(xb[d]));
-    }
-    acc_t kl = 0;
-    if (with_grad) {  // two versions of the loop, so that neither carries a branch
-      for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
-        const acc_t lv = static_cast<acc_t>(log_var[z]);
-        kl += kl_term(static_cast<acc_t>(mu[z]), lv);
-        grad_log_var[z] = static_cast<scalar_t>(acc_t(0.5) * (dgm_fast::pm::exp(lv) - acc_t(1)));
-      }
-    } else {
       for (int64_t z = b * Z; z < (b + 1) * Z; ++z)
         kl += kl_term(static_cast<acc_t>(mu[z]), static_cast<acc_t>(log_var[z]));
     }
@@ -206,26 +251,25 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
   using acc_t = at::opmath_type<scalar_t>;
   for (int64_t b = row_begin; b < row_end; ++b) {
     const acc_t g = static_cast<acc_t>(grad[b]);
-    const int64_t o = b * D;
-    if (bernoulli) {  // d/dl = sigmoid(l) - x
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        elbo_loops().bernoulli_nll_grad_f32(x + o, recon + o, g, grad_recon + o, D);
-      } else if constexpr (std::is_same_v<scalar_t, double>) {
-        elbo_loops().bernoulli_nll_grad_f64(x + o, recon + o, g, grad_recon + o, D);
-      } else {
-        for (int64_t d = 0; d < D; ++d)
-          grad_recon[o + d] = static_cast<scalar_t>(
-              g * (stable_sigmoid(static_cast<acc_t>(recon[o + d])) - static_cast<acc_t>(x[o + d])));
+    const int64_t o = b * D, oz = b * Z;
+    if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
+      using L = ElboRowLoops<scalar_t>;
+      if (bernoulli) {  // d/dl = sigmoid(l) - x
+        L::bernoulli_nll_grad(x + o, recon + o, g, grad_recon + o, D);
+      } else {  // d/dr = r - x
+        L::scaled_error(x + o, recon + o, g, grad_recon + o, D);
       }
-    } else {
-      for (int64_t d = 0; d < D; ++d)  // d/dr = r - x
-        grad_recon[o + d] = static_cast<scalar_t>(
-            g * (static_cast<acc_t>(recon[o + d]) - static_cast<acc_t>(x[o + d])));
-    }
-    for (int64_t z = b * Z; z < (b + 1) * Z; ++z) {
-      grad_mu[z] = static_cast<scalar_t>(g * static_cast<acc_t>(mu[z]));
-      grad_log_var[z] = static_cast<scalar_t>(
-          g * acc_t(0.5) * (dgm_fast::pm::exp(static_cast<acc_t>(log_var[z])) - acc_t(1)));
+      L::kl_grad(mu + oz, log_var + oz, g, grad_mu + oz, grad_log_var + oz, Z);
+    } else {  // reduced precision, in float32
+      for (int64_t d = 0; d < D; ++d) {
+        const acc_t r = static_cast<acc_t>(recon[o + d]), xd = static_cast<acc_t>(x[o + d]);
+        grad_recon[o + d] = static_cast<scalar_t>(g * ((bernoulli ? stable_sigmoid(r) : r) - xd));
+      }
+      for (int64_t z = oz; z < oz + Z; ++z) {
+        grad_mu[z] = static_cast<scalar_t>(g * static_cast<acc_t>(mu[z]));
+        grad_log_var[z] = static_cast<scalar_t>(
+            g * (acc_t(0.5) * (dgm_fast::pm::exp(static_cast<acc_t>(log_var[z])) - acc_t(1))));
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 // The element-wise loops of the ELBO and IWAE kernels: one table of function pointers per instruction-set variant
 // (csrc/common/cpu_loops.h), the variant chosen once at run time. Every operation in them is
-// IEEE-exact, so all variants give bit-identical results; they differ only in speed.
+// correctly rounded (FMAs written out), so all variants give bit-identical results; they differ
+// only in speed. The sums add their terms in kLanes lanes in a fixed order.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,24 @@ struct ElboLoops {
   // out[i] = g * (sigmoid(l[i]) - x[i]), its gradient with respect to the logit, times g
   void (*bernoulli_nll_grad_f32)(const float* x, const float* l, float g, float* out, int64_t len);
   void (*bernoulli_nll_grad_f64)(const double* x, const double* l, double g, double* out, int64_t len);
+  // sum_i (x[i] - r[i])^2, a unit-variance Gaussian's squared error; the _and_grad form also
+  // writes d[i] = r[i] - x[i], its half-derivative with respect to the mean r
+  float (*sq_error_sum_f32)(const float* x, const float* r, int64_t len);
+  double (*sq_error_sum_f64)(const double* x, const double* r, int64_t len);
+  float (*sq_error_sum_and_grad_f32)(const float* x, const float* r, float* d, int64_t len);
+  double (*sq_error_sum_and_grad_f64)(const double* x, const double* r, double* d, int64_t len);
+  // out[i] = g * (r[i] - x[i])
+  void (*scaled_error_f32)(const float* x, const float* r, float g, float* out, int64_t len);
+  void (*scaled_error_f64)(const double* x, const double* r, double g, double* out, int64_t len);
+  // sum_i 0.5 (mu^2 + exp(lv) - 1 - lv), KL(N(mu, exp(lv)) || N(0, 1)) over the latents; the
+  // _and_grad form also writes d_lv[i] = 0.5 (exp(lv[i]) - 1), from the same exp
+  float (*kl_sum_f32)(const float* mu, const float* lv, int64_t len);
+  double (*kl_sum_f64)(const double* mu, const double* lv, int64_t len);
+  float (*kl_sum_and_grad_f32)(const float* mu, const float* lv, float* d_lv, int64_t len);
+  double (*kl_sum_and_grad_f64)(const double* mu, const double* lv, double* d_lv, int64_t len);
+  // g_mu[i] = g * mu[i], g_lv[i] = g * 0.5 (exp(lv[i]) - 1)
+  void (*kl_grad_f32)(const float* mu, const float* lv, float g, float* g_mu, float* g_lv, int64_t len);
+  void (*kl_grad_f64)(const double* mu, const double* lv, double g, double* g_mu, double* g_lv, int64_t len);
   // Log-sum-exp pieces (iwae_bound), over one row of n columns:
   //   m[j] = max(m[j], row[j]), NaN propagating
   void (*max_into_f32)(const float* row, float* m, int64_t n);

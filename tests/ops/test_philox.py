@@ -118,9 +118,20 @@ logits = torch.linspace(-30, 30, 200_003)
 gan = torch.stack(losses.gan_losses(logits, logits.flip(0) * 0.5, "reversed"))
 lw = torch.linspace(-50, 50, 1_000 * 300).reshape(1_000, 300).sin() * 40
 bound = losses.iwae_bound(lw)
+from dgm_fast.ops.bernoulli import bernoulli_sample_log_prob
+sample, log_q = bernoulli_sample_log_prob(torch.linspace(-12, 12, 100_001), generator=g)
+elbo = []
+x = (torch.linspace(0, 1, 64 * 784).reshape(64, 784).sin() > 0.5).float()
+for likelihood in ("bernoulli", "gaussian"):
+    recon = (torch.linspace(-20, 20, 64 * 784).reshape(64, 784).sin() * 8).requires_grad_()
+    mu = torch.linspace(-3, 3, 64 * 50).reshape(64, 50).requires_grad_()
+    lv = torch.linspace(-9, 4, 64 * 50).reshape(64, 50).cos().mul(5).requires_grad_()
+    values = losses.gaussian_elbo(x, recon, mu, lv, likelihood=likelihood, reduction="none")
+    values.backward(torch.linspace(0.5, 2, 64))
+    elbo += [values.detach(), recon.grad, mu.grad, lv.grad]
 import hashlib
 h = hashlib.sha256()
-for t in (w.view(torch.int32), s, z, e, gan, bound):
+for t in (w.view(torch.int32), s, z, e, gan, bound, sample, log_q, *elbo):
     h.update(t.numpy().tobytes())
 print(h.hexdigest())
 """
@@ -142,7 +153,8 @@ def _digest(threads: int, isa: str) -> str | None:
 
 def test_results_do_not_depend_on_thread_count_or_instruction_set():
     # The CPU loops exist once per instruction set (baseline x86-64, AVX2, AVX-512); every
-    # variant and every thread count must give the same bits (samplers, GAN losses, IWAE bound).
+    # variant and every thread count must give the same bits (samplers, GAN losses, IWAE bound,
+    # ELBO and its gradients; the baseline variant's FMAs are libm's, the others' instructions).
     digests = {(t, isa): _digest(t, isa) for t in (1, 2, 5) for isa in ("default", "avx2", "avx512")}
     ran = {k: v for k, v in digests.items() if v is not None}
     assert ("default" in {isa for _, isa in ran}) and len(ran) >= 3
