@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "dgm_fast/philox.h"
 
@@ -129,6 +130,9 @@ DGM_HD double double_from_bits(uint64_t u) {
   return x;
 }
 
+// 2^k as a normal number from k's two's complement bits; k must lie in the normal exponent range.
+DGM_HD float pow2_bits(uint32_t k, float) { return float_from_bits((k + 127u) << 23); }
+DGM_HD double pow2_bits(uint64_t k, double) { return double_from_bits((k + 1023u) << 52); }
 // 2^k as a normal number; k must lie in the normal exponent range.
 DGM_HD float pow2(int k, float) { return float_from_bits(static_cast<uint32_t>(k + 127) << 23); }
 DGM_HD double pow2(int k, double) {
@@ -159,8 +163,11 @@ struct Consts<float> {
   // ln 2 split so that k * kLn2Hi is exact for every k an exp or log can produce.
   static constexpr float kLn2Hi = 6.93145751953125e-01f;
   static constexpr float kLn2Lo = 1.42860682030941723212e-06f;
-  static constexpr float kExpOverflow = 88.72283935546875f;        // largest x with finite exp
-  static constexpr float kExpUnderflow = -103.97208404541015625f;  // below: exp(x) rounds to 0
+  // exp clamps x to [-110, 100]: exp(-110) rounds to 0 and exp(100) overflows (the finite,
+  // nonzero results lie in [-103.97, 88.72]), and 2^k's halves stay normal
+  static constexpr float kExpClampLow = -110.0f;
+  static constexpr float kExpClampHigh = 100.0f;
+  static constexpr float kRoundShifter = 12582912.0f;  // 1.5 * 2^23
   static constexpr float kSqrt2 = 1.41421353816986083984f;
   static constexpr float kHalfPi = 1.57079632679489661923f;
   static constexpr int kMantBits = 23;
@@ -173,8 +180,10 @@ struct Consts<double> {
   static constexpr double kLog2e = 1.44269504088896338700e+00;
   static constexpr double kLn2Hi = 6.93147180369123816490e-01;
   static constexpr double kLn2Lo = 1.90821492927058770002e-10;
-  static constexpr double kExpOverflow = 7.09782712893383973096e+02;
-  static constexpr double kExpUnderflow = -7.45133219101941108420e+02;
+  // the finite, nonzero results lie in [-745.13, 709.78]
+  static constexpr double kExpClampLow = -760.0;
+  static constexpr double kExpClampHigh = 720.0;
+  static constexpr double kRoundShifter = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr double kSqrt2 = 1.41421356237309514547e+00;
   static constexpr double kHalfPi = 1.57079632679489655800e+00;
   static constexpr int kMantBits = 52;
@@ -236,20 +245,22 @@ DGM_HD double cos_poly(double a2) {
 template <typename T>
 DGM_HD T exp(T x) {
   using C = Consts<T>;
-  // Work on a clamped copy so that the integer conversions below are always defined; the
-  // special cases are selected at the end (no branches, so the CPU loops vectorise).
-  T xc = x < C::kExpUnderflow ? C::kExpUnderflow : x;
-  xc = xc > C::kExpOverflow ? C::kExpOverflow : xc;
-  xc = (x == x) ? xc : T(0);
-  const T kf = round_small(mul(xc, C::kLog2e));
+  using U = decltype(bits_of(x));
+  // Branch-free, so that the CPU loops vectorise. x is clamped to a range a little wider than the
+  // one with finite, nonzero results, where 2^k's two halves stay normal numbers: past the clamp
+  // the arithmetic below overflows to inf or underflows to 0 by itself. NaN is selected at the
+  // end (its integer k is garbage, but unsigned arithmetic on garbage is defined).
+  T xc = x < C::kExpClampLow ? C::kExpClampLow : x;
+  xc = xc > C::kExpClampHigh ? C::kExpClampHigh : xc;
+  // k = round(x log2 e): the FMA adds 1.5 * 2^mantissa, which leaves k in the low bits.
+  const T shifted = fma_rn(xc, C::kLog2e, C::kRoundShifter);
+  const T kf = sub(shifted, C::kRoundShifter);
   const T r = fma_rn(-kf, C::kLn2Lo, fma_rn(-kf, C::kLn2Hi, xc));
   const T p = exp_poly(r);
   // Scale by 2^k in two exact steps so that results in the subnormal range round only once.
-  const int k = static_cast<int>(kf);
-  const int k1 = k / 2;
-  T result = mul(mul(p, pow2(k1, T())), pow2(k - k1, T()));
-  result = x > C::kExpOverflow ? std::numeric_limits<T>::infinity() : result;
-  result = x < C::kExpUnderflow ? T(0) : result;
+  const U k = bits_of(shifted) - bits_of(C::kRoundShifter);  // two's complement of k
+  const U k1 = static_cast<U>(static_cast<std::make_signed_t<U>>(k) >> 1);  // floor(k / 2)
+  const T result = mul(mul(p, pow2_bits(k1, T())), pow2_bits(k - k1, T()));
   return (x == x) ? result : x;
 }
 
