@@ -30,9 +30,12 @@ def test_sbn_table_has_one_row_per_algorithm_and_resumes(mnist_root, tmp_path):
     rows = rows_of(tmp_path)
     assert [r[1] for r in rows] == ["wake-sleep", "reweighted wake-sleep", "NVIL"]
     assert [r[2] for r in rows] == ["1", "3", "1"] and rows[0][-1].startswith("≈ −106.9")
-    for stem in ("wake-sleep", "rws-k3", "nvil"):
+    for row, stem in zip(rows, ("wake-sleep", "rws-k3", "nvil")):
         result = json.loads((tmp_path / f"{stem}.json").read_text())
         assert -400 < result["test_log_prob"] < -100 and result["eval_rows"] == 30 and result["epochs"] == 2
+        # two different errors, both stated: the sampling error and the spread over the test images
+        assert result["images_std_error"] > 0 and result["std_error"] > 0
+        assert row[7:9] == [f"{result['std_error']:.2f}", f"{result['images_std_error']:.2f}"]
     for name in ("samples.png", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
     before = (tmp_path / "nvil.json").read_text()

@@ -3,7 +3,7 @@ each learning algorithm, and ancestral sampling, at Mnih & Gregor's SBN 200-200 
 batches of 20, and a small digits-sized one.
 
 Update (wake-sleep, RWS with K = 5, NVIL): the algorithm's loss on one batch, its backward pass
-and torch's Adam step.
+and torch's fused Adam step (fit_helmholtz's optimizer; the same in every row).
   dgm_fast        models.helmholtz's wake_sleep_loss / rws_loss / nvil_loss (what fit_helmholtz
                   runs per batch): the fused Bernoulli layer ops (a draw with its log-probability
                   in one pass, the log-probability of given states with a native backward)
@@ -153,7 +153,7 @@ def test_update(case, algorithm, impl, setting, measure):
                  "nvil": lambda v: eager_nvil_loss(gw, gb, rw, rb, nets, stats, v)}[algorithm]
         params = [*gw, *gb, *rw, *rb, *(p for net in nets for p in net)] if algorithm == "nvil" else [*gw, *gb, *rw, *rb]
         loss_fn = torch.compile(plain) if impl == COMPILE else plain
-    update = optimizer_update(loss_fn, torch.optim.Adam(params, lr=LR))
+    update = optimizer_update(loss_fn, torch.optim.Adam(params, lr=LR, fused=True))  # fit_helmholtz's, for all three
     measure(group, impl, update, x, warmup=3 if impl == COMPILE else 1)
 
 

@@ -108,6 +108,8 @@ def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command:
                       "epochs": len(history), "train_seconds": sum(r.get("seconds", 0.0) for r in history),
                       "train_bound": next((r.get("bound", r.get("elbo")) for r in reversed(history)), None),
                       "test_log_prob": estimate.mean(), "std_error": estimate.mean_std_error(),
+                      "images_std_error": (estimate.log_prob.std() / test_x.shape[0] ** 0.5).item()
+                      if test_x.shape[0] > 1 else None,
                       "median_ess": estimate.ess.median().item(), "eval_samples": args.eval_samples,
                       "eval_rows": test_x.shape[0], "eval_seconds": time.perf_counter() - start,
                       "published": row.published}
@@ -139,17 +141,21 @@ def run_table(args: argparse.Namespace, rows: list[Row], *, title: str, command:
 
 def table(rows: list[dict], header: str, notes: list[str]) -> str:
     lines = [header, "",
-             "| model | algorithm | K | epochs | train time (s) | training bound | test log p(x) (IS) ± s.e. "
-             "| median ESS | paper (test) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | algorithm | K | epochs | train time (s) | training bound | test log p(x) (IS) | ± s.e. "
+             "(sampling) | ± s.e. (images) | median ESS | paper (test) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         bound = "—" if r["train_bound"] is None else f"{r['train_bound']:.2f}"
+        images = "—" if r.get("images_std_error") is None else f"{r['images_std_error']:.2f}"
         lines.append(f"| {r['model']} | {r['algorithm']} | {r['k']} | {r['epochs']} | {r['train_seconds']:.0f} | "
-                     f"{bound} | {r['test_log_prob']:.2f} ± {r['std_error']:.2f} | {r['median_ess']:.0f} "
-                     f"of {r['eval_samples']:,} | {r['published']} |")
+                     f"{bound} | {r['test_log_prob']:.2f} | {r['std_error']:.2f} | {images} | "
+                     f"{r['median_ess']:.0f} of {r['eval_samples']:,} | {r['published']} |")
     evaluated = rows[0]["eval_rows"] if rows else 0
     lines += ["", f"Test log p(x): importance sampling with the model's inference network as the proposal, "
-              f"{rows[0]['eval_samples'] if rows else 0:,} samples per image, on {evaluated:,} test images; ± one "
-              "standard error (delta method, over images and samples). Training bound: the last epoch's mean over "
-              "the training batches.", *notes]
+              f"{rows[0]['eval_samples'] if rows else 0:,} samples per image, on {evaluated:,} test images. ± s.e. "
+              "(sampling): the Monte Carlo error of that mean on these images (delta method, rows independent); "
+              "± s.e. (images): the spread of the per-image values over the square root of their number, the error "
+              "from evaluating on these images rather than others (rows evaluated on the same images share it, "
+              "so differences between rows are known better). Training bound: the last epoch's mean over the "
+              "training batches.", *notes]
     return "\n".join(lines)
