@@ -132,57 +132,17 @@ inline T kl_term(T mu, T lv) {
 
 // ---- gaussian_elbo -----------------------------------------------------------------------------
 
-// The float32 and float64 rows' loops (elbo_loops.h), by type.
-template <typename T>
-struct ElboRowLoops;
-template <>
-struct ElboRowLoops<float> {
-  static void bernoulli_nll(const float* x, const float* l, float* out, int64_t n) {
-    elbo_loops().bernoulli_nll_f32(x, l, out, n);
+// The float32 or float64 entry of one of elbo_loops()' pairs (name_f32, name_f64), by type.
+template <typename T, typename F32, typename F64>
+constexpr auto by_type(F32 f32, F64 f64) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  if constexpr (std::is_same_v<T, float>) {
+    return f32;
+  } else {
+    return f64;
   }
-  static void bernoulli_nll_and_grad(const float* x, const float* l, float* nll, float* grad, int64_t n) {
-    elbo_loops().bernoulli_nll_and_grad_f32(x, l, nll, grad, n);
-  }
-  static void bernoulli_nll_grad(const float* x, const float* l, float g, float* out, int64_t n) {
-    elbo_loops().bernoulli_nll_grad_f32(x, l, g, out, n);
-  }
-  static float sq_error_sum(const float* x, const float* r, float* d, int64_t n) {
-    return d ? elbo_loops().sq_error_sum_and_grad_f32(x, r, d, n) : elbo_loops().sq_error_sum_f32(x, r, n);
-  }
-  static void scaled_error(const float* x, const float* r, float g, float* out, int64_t n) {
-    elbo_loops().scaled_error_f32(x, r, g, out, n);
-  }
-  static float kl_sum(const float* mu, const float* lv, float* d_lv, int64_t n) {
-    return d_lv ? elbo_loops().kl_sum_and_grad_f32(mu, lv, d_lv, n) : elbo_loops().kl_sum_f32(mu, lv, n);
-  }
-  static void kl_grad(const float* mu, const float* lv, float g, float* g_mu, float* g_lv, int64_t n) {
-    elbo_loops().kl_grad_f32(mu, lv, g, g_mu, g_lv, n);
-  }
-};
-template <>
-struct ElboRowLoops<double> {
-  static void bernoulli_nll(const double* x, const double* l, double* out, int64_t n) {
-    elbo_loops().bernoulli_nll_f64(x, l, out, n);
-  }
-  static void bernoulli_nll_and_grad(const double* x, const double* l, double* nll, double* grad, int64_t n) {
-    elbo_loops().bernoulli_nll_and_grad_f64(x, l, nll, grad, n);
-  }
-  static void bernoulli_nll_grad(const double* x, const double* l, double g, double* out, int64_t n) {
-    elbo_loops().bernoulli_nll_grad_f64(x, l, g, out, n);
-  }
-  static double sq_error_sum(const double* x, const double* r, double* d, int64_t n) {
-    return d ? elbo_loops().sq_error_sum_and_grad_f64(x, r, d, n) : elbo_loops().sq_error_sum_f64(x, r, n);
-  }
-  static void scaled_error(const double* x, const double* r, double g, double* out, int64_t n) {
-    elbo_loops().scaled_error_f64(x, r, g, out, n);
-  }
-  static double kl_sum(const double* mu, const double* lv, double* d_lv, int64_t n) {
-    return d_lv ? elbo_loops().kl_sum_and_grad_f64(mu, lv, d_lv, n) : elbo_loops().kl_sum_f64(mu, lv, n);
-  }
-  static void kl_grad(const double* mu, const double* lv, double g, double* g_mu, double* g_lv, int64_t n) {
-    elbo_loops().kl_grad_f64(mu, lv, g, g_mu, g_lv, n);
-  }
-};
+}
+#define ELBO_LOOP(T, name) by_type<T>(elbo_loops().name##_f32, elbo_loops().name##_f64)
 
 // Rows [row_begin, row_end) of the per-example values; with grad_recon and grad_log_var (float32
 // and float64 only), also their derivatives d value / d recon and d value / d log_var, from the
@@ -202,23 +162,25 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
     scalar_t* glb = grad_log_var ? grad_log_var + b * Z : nullptr;
     acc_t nll = 0, kl = 0;
     if constexpr (kNative) {
-      using L = ElboRowLoops<scalar_t>;
       if (bernoulli) {
         constexpr int64_t kBlock = 512;
         scalar_t values[kBlock];
         for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
           const int64_t n = std::min(kBlock, D - d0);
           if (grb) {
-            L::bernoulli_nll_and_grad(xb + d0, rb + d0, values, grb + d0, n);
+            ELBO_LOOP(scalar_t, bernoulli_nll_and_grad)(xb + d0, rb + d0, values, grb + d0, n);
           } else {
-            L::bernoulli_nll(xb + d0, rb + d0, values, n);
+            ELBO_LOOP(scalar_t, bernoulli_nll)(xb + d0, rb + d0, values, n);
           }
           nll += sum8(values, n);
         }
       } else {
-        nll = acc_t(0.5) * L::sq_error_sum(xb, rb, grb, D) + half_log_2pi * acc_t(D);
+        const scalar_t sq = grb ? ELBO_LOOP(scalar_t, sq_error_sum_and_grad)(xb, rb, grb, D)
+                                : ELBO_LOOP(scalar_t, sq_error_sum)(xb, rb, D);
+        nll = acc_t(0.5) * sq + half_log_2pi * acc_t(D);
       }
-      kl = L::kl_sum(mu + b * Z, log_var + b * Z, glb, Z);
+      kl = glb ? ELBO_LOOP(scalar_t, kl_sum_and_grad)(mu + b * Z, log_var + b * Z, glb, Z)
+               : ELBO_LOOP(scalar_t, kl_sum)(mu + b * Z, log_var + b * Z, Z);
     } else {  // reduced precision, in float32
       if (bernoulli) {
         constexpr int64_t kBlock = 512;
@@ -253,13 +215,12 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
     const acc_t g = static_cast<acc_t>(grad[b]);
     const int64_t o = b * D, oz = b * Z;
     if constexpr (std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>) {
-      using L = ElboRowLoops<scalar_t>;
       if (bernoulli) {  // d/dl = sigmoid(l) - x
-        L::bernoulli_nll_grad(x + o, recon + o, g, grad_recon + o, D);
+        ELBO_LOOP(scalar_t, bernoulli_nll_grad)(x + o, recon + o, g, grad_recon + o, D);
       } else {  // d/dr = r - x
-        L::scaled_error(x + o, recon + o, g, grad_recon + o, D);
+        ELBO_LOOP(scalar_t, scaled_error)(x + o, recon + o, g, grad_recon + o, D);
       }
-      L::kl_grad(mu + oz, log_var + oz, g, grad_mu + oz, grad_log_var + oz, Z);
+      ELBO_LOOP(scalar_t, kl_grad)(mu + oz, log_var + oz, g, grad_mu + oz, grad_log_var + oz, Z);
     } else {  // reduced precision, in float32
       for (int64_t d = 0; d < D; ++d) {
         const acc_t r = static_cast<acc_t>(recon[o + d]), xd = static_cast<acc_t>(x[o + d]);
@@ -394,29 +355,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
 // so the result does not depend on the thread count. Element loops: elbo_loops.h (vectorised
 // per instruction set); rows of reduced-precision inputs are widened to float first.
 
-template <typename acc_t>
-struct LoopsFor;
-template <>
-struct LoopsFor<float> {
-  static void max_into(const float* r, float* m, int64_t n) { elbo_loops().max_into_f32(r, m, n); }
-  static void exp_sum_into(const float* r, const float* m, float* s, int64_t n) {
-    elbo_loops().exp_sum_into_f32(r, m, s, n);
-  }
-  static void softmax_grad(const float* r, const float* l, const float* g, float* o, int64_t n) {
-    elbo_loops().softmax_grad_f32(r, l, g, o, n);
-  }
-};
-template <>
-struct LoopsFor<double> {
-  static void max_into(const double* r, double* m, int64_t n) { elbo_loops().max_into_f64(r, m, n); }
-  static void exp_sum_into(const double* r, const double* m, double* s, int64_t n) {
-    elbo_loops().exp_sum_into_f64(r, m, s, n);
-  }
-  static void softmax_grad(const double* r, const double* l, const double* g, double* o, int64_t n) {
-    elbo_loops().softmax_grad_f64(r, l, g, o, n);
-  }
-};
-
 constexpr int64_t kSampleChunk = 256;  // iwae: samples (rows) per tile
 
 // Rows [k, k + rows) x columns [c0, c0 + n) as one flat run of acc_t (so rows > 1 needs n == B:
@@ -447,7 +385,6 @@ at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z
   if (B == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lw.scalar_type(), "iwae_bound_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    using L = LoopsFor<acc_t>;
     constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
     const scalar_t* lp = lw.const_data_ptr<scalar_t>();
     const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
@@ -464,17 +401,17 @@ at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z
         std::fill(m_run.begin(), m_run.begin() + R * n, -kInf);
         for (int64_t k = k0; k < k1; k += R) {
           const int64_t rows = std::min(R, k1 - k);
-          L::max_into(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), rows * n);
+          ELBO_LOOP(acc_t, max_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), rows * n);
         }
         acc_t* m = part_m.data() + rt * B + c0;
         acc_t* s = part_s.data() + rt * B + c0;
         std::copy(m_run.begin(), m_run.begin() + n, m);
-        for (int64_t r = 1; r < R; ++r) L::max_into(m_run.data() + r * n, m, n);
+        for (int64_t r = 1; r < R; ++r) ELBO_LOOP(acc_t, max_into)(m_run.data() + r * n, m, n);
         for (int64_t r = 0; r < R; ++r) std::copy(m, m + n, m_run.begin() + r * n);  // replicated
         std::fill(s_run.begin(), s_run.begin() + R * n, acc_t(0));
         for (int64_t k = k0; k < k1; k += R) {
           const int64_t rows = std::min(R, k1 - k);
-          L::exp_sum_into(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), s_run.data(), rows * n);
+          ELBO_LOOP(acc_t, exp_sum_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), s_run.data(), rows * n);
         }
         std::fill(s, s + n, acc_t(0));
         for (int64_t r = 0; r < R; ++r)
@@ -506,9 +443,9 @@ template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
 void softmax_grad_run(const scalar_t* lw, scalar_t* out, int64_t B, int64_t k, int64_t rows, int64_t c0,
                       int64_t n, const acc_t* lse, const acc_t* g, acc_t* in, acc_t* o) {
   if constexpr (std::is_same_v<scalar_t, acc_t>) {
-    LoopsFor<acc_t>::softmax_grad(lw + k * B + c0, lse, g, out + k * B + c0, rows * n);
+    ELBO_LOOP(acc_t, softmax_grad)(lw + k * B + c0, lse, g, out + k * B + c0, rows * n);
   } else {
-    LoopsFor<acc_t>::softmax_grad(run_as_acc(lw, B, k, rows, c0, n, in), lse, g, o, rows * n);
+    ELBO_LOOP(acc_t, softmax_grad)(run_as_acc(lw, B, k, rows, c0, n, in), lse, g, o, rows * n);
     for (int64_t j = 0; j < rows * n; ++j) out[k * B + c0 + j] = static_cast<scalar_t>(o[j]);
   }
 }
