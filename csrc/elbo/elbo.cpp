@@ -123,13 +123,6 @@ inline T stable_sigmoid(T l) {
   return dgm_fast::pm::sigmoid(l);
 }
 
-// 0.5 * (mu^2 + exp(log_var) - 1 - log_var): KL(N(mu, exp(log_var)) || N(0, 1)) per latent
-// (reduced-precision inputs; float32 and float64 go through elbo_loops' kl_sum).
-template <typename T>
-inline T kl_term(T mu, T lv) {
-  return T(0.5) * (mu * mu + dgm_fast::pm::exp(lv) - T(1) - lv);
-}
-
 // ---- gaussian_elbo -----------------------------------------------------------------------------
 
 // The float32 or float64 entry of one of elbo_loops()' pairs (name_f32, name_f64), by type.
@@ -199,7 +192,8 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
         nll = acc_t(0.5) * nll + half_log_2pi * acc_t(D);
       }
       for (int64_t z = b * Z; z < (b + 1) * Z; ++z)
-        kl += kl_term(static_cast<acc_t>(mu[z]), static_cast<acc_t>(log_var[z]));
+        kl += gaussian_kl_from_exp(static_cast<acc_t>(mu[z]), static_cast<acc_t>(log_var[z]),
+                                   dgm_fast::pm::exp(static_cast<acc_t>(log_var[z])));
     }
     out[b] = static_cast<scalar_t>(nll + kl);
   }
@@ -229,7 +223,7 @@ void elbo_backward_rows(const scalar_t* grad, const scalar_t* x, const scalar_t*
       for (int64_t z = oz; z < oz + Z; ++z) {
         grad_mu[z] = static_cast<scalar_t>(g * static_cast<acc_t>(mu[z]));
         grad_log_var[z] = static_cast<scalar_t>(
-            g * (acc_t(0.5) * (dgm_fast::pm::exp(static_cast<acc_t>(log_var[z])) - acc_t(1))));
+            g * gaussian_kl_dlv_from_exp(dgm_fast::pm::exp(static_cast<acc_t>(log_var[z]))));
       }
     }
   }

@@ -10,6 +10,17 @@
 
 namespace dgm_fast {
 
+// KL(N(mu, exp(lv)) || N(0, 1)) of one latent from e = exp(lv), 0.5 (mu^2 + e - 1 - lv), and
+// its derivative in lv, 0.5 (e - 1): the kernels' and the loops' one formula.
+template <typename T>
+inline T gaussian_kl_from_exp(T mu, T lv, T e) {
+  return T(0.5) * (mu * mu + e - T(1) - lv);
+}
+template <typename T>
+inline T gaussian_kl_dlv_from_exp(T e) {
+  return T(0.5) * (e - T(1));
+}
+
 struct ElboLoops {
   // out[i] = softplus(l[i]) - x[i] * l[i], the Bernoulli negative log-likelihood from a logit
   void (*bernoulli_nll_f32)(const float* x, const float* l, float* out, int64_t len);

@@ -133,11 +133,6 @@ DGM_HD double double_from_bits(uint64_t u) {
 // 2^k as a normal number from k's two's complement bits; k must lie in the normal exponent range.
 DGM_HD float pow2_bits(uint32_t k, float) { return float_from_bits((k + 127u) << 23); }
 DGM_HD double pow2_bits(uint64_t k, double) { return double_from_bits((k + 1023u) << 52); }
-// 2^k as a normal number; k must lie in the normal exponent range.
-DGM_HD float pow2(int k, float) { return float_from_bits(static_cast<uint32_t>(k + 127) << 23); }
-DGM_HD double pow2(int k, double) {
-  return double_from_bits(static_cast<uint64_t>(k + 1023) << 52);
-}
 
 // Horner's rule, highest coefficient first, one FMA per coefficient.
 template <typename T, int N>
@@ -271,7 +266,7 @@ DGM_HD T log(T x) {
   // Branch-free (the CPU loops vectorise): subnormals are scaled into the normal range, and the
   // special cases are selected at the end.
   const bool subnormal = x < C::kMinNormal;
-  const T xs = subnormal ? mul(x, pow2(C::kMantBits, T())) : x;
+  const T xs = subnormal ? mul(x, pow2_bits(static_cast<U>(C::kMantBits), T())) : x;
   const U bits = bits_of(xs);
   const U mant_mask = (U(1) << C::kMantBits) - 1;
   const U exp_field = (bits >> C::kMantBits) & ((U(1) << (8 * sizeof(T) - 1 - C::kMantBits)) - 1);

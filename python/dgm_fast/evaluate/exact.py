@@ -10,6 +10,7 @@ import torch
 
 from ..models._checks import check_binary, check_finite_parameters
 from ..models.dbm import DBM
+from ..models.helmholtz import HelmholtzMachine
 from ..models.rbm import RBM
 from ..models.sbn import SBN
 from ._checks import check_count, check_examples
@@ -163,14 +164,14 @@ def _sbn_log_prob(sbn: SBN, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def exact_log_prob(model: RBM | DBM | SBN, data: torch.Tensor) -> torch.Tensor:
+def exact_log_prob(model: RBM | DBM | SBN | HelmholtzMachine, data: torch.Tensor) -> torch.Tensor:
     """Exact ``log p(v)`` of each row of ``data``, ``[B]`` (float64). A DBM: the odd layers summed
     out in closed form, every joint state of its even hidden layers (h_2, h_4, ...) enumerated. An
     SBN (or a Helmholtz machine's generative SBN): messages down the layers, every state of each
     hidden layer enumerated (:meth:`dgm_fast.SBN.log_prob`)."""
     if isinstance(model, SBN):
         return _sbn_log_prob(model, data)
-    if hasattr(model, "generative") and isinstance(model.generative, SBN):
+    if isinstance(model, HelmholtzMachine):
         return _sbn_log_prob(model.generative, data)
     if isinstance(model, RBM):
         model._check_visible(data, "data")

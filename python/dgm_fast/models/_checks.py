@@ -9,7 +9,8 @@ import torch
 
 from ..ops._checks import check_choice
 
-__all__ = ["check_binary", "check_choice", "check_count", "check_finite_parameters", "check_layer_sizes", "check_rows", "training_rows"]
+__all__ = ["check_binary", "check_choice", "check_count", "check_finite_parameters", "check_layer_sizes", "check_rows",
+           "training_rows"]
 
 
 def check_count(value, name: str, who: str, minimum: int = 1) -> int:
