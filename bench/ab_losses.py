@@ -53,7 +53,13 @@ def cases():
     for k, b in ((5000, 100), (50, 1024)):
         w = (10 * torch.randn(k, b, generator=g)).requires_grad_()
         compiled = torch.compile(reference.elbo.iwae_bound)
-        yield (f"iwae_bound K={k} B={b}", lambda w=w: torch.autograd.grad(losses.iwae_bound(w).sum(), (w,)),
+        # the training loss (reduction="mean", the suite's case), and the bound per example summed
+        # by the caller (the per-row path: a backward pass scales the stored gradient)
+        yield (f"iwae_bound K={k} B={b}, reduction='mean'",
+               lambda w=w: torch.autograd.grad(losses.iwae_bound(w, reduction="mean"), (w,)),
+               lambda w=w, compiled=compiled: torch.autograd.grad(compiled(w).mean(), (w,)))
+        yield (f"iwae_bound K={k} B={b}, per example, .sum()",
+               lambda w=w: torch.autograd.grad(losses.iwae_bound(w).sum(), (w,)),
                lambda w=w, compiled=compiled: torch.autograd.grad(compiled(w).sum(), (w,)))
 
 

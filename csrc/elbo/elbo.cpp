@@ -18,7 +18,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/ops/ones_like.h>
+#include <ATen/ops/full_like.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
@@ -137,14 +137,15 @@ constexpr auto by_type(F32 f32, F64 f64) {
 }
 #define ELBO_LOOP(T, name) by_type<T>(elbo_loops().name##_f32, elbo_loops().name##_f64)
 
-// Rows [row_begin, row_end) of the per-example values; with grad_recon and grad_log_var (float32
-// and float64 only), also their derivatives d value / d recon and d value / d log_var, from the
-// same pass (gaussian_elbo_with_grad).
+// Rows [row_begin, row_end) of the per-example values; with grad_recon, grad_mu and grad_log_var
+// (float32 and float64 only), also scale times their derivatives with respect to recon, mu and
+// log_var, from the same pass (gaussian_elbo_with_grad).
 template <typename scalar_t>
 void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t* mu,
                        const scalar_t* log_var, scalar_t* out, int64_t D, int64_t Z,
                        bool bernoulli, int64_t row_begin, int64_t row_end,
-                       scalar_t* grad_recon = nullptr, scalar_t* grad_log_var = nullptr) {
+                       scalar_t* grad_recon = nullptr, scalar_t* grad_mu = nullptr,
+                       scalar_t* grad_log_var = nullptr, scalar_t scale = 1) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr bool kNative = std::is_same_v<scalar_t, float> || std::is_same_v<scalar_t, double>;
   const acc_t half_log_2pi = acc_t(0.91893853320467274178);
@@ -152,6 +153,7 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
     const scalar_t* xb = x + b * D;
     const scalar_t* rb = recon + b * D;
     scalar_t* grb = grad_recon ? grad_recon + b * D : nullptr;
+    scalar_t* gmb = grad_mu ? grad_mu + b * Z : nullptr;
     scalar_t* glb = grad_log_var ? grad_log_var + b * Z : nullptr;
     acc_t nll = 0, kl = 0;
     if constexpr (kNative) {
@@ -161,18 +163,18 @@ void elbo_forward_rows(const scalar_t* x, const scalar_t* recon, const scalar_t*
         for (int64_t d0 = 0; d0 < D; d0 += kBlock) {
           const int64_t n = std::min(kBlock, D - d0);
           if (grb) {
-            ELBO_LOOP(scalar_t, bernoulli_nll_and_grad)(xb + d0, rb + d0, values, grb + d0, n);
+            ELBO_LOOP(scalar_t, bernoulli_nll_and_grad)(xb + d0, rb + d0, scale, values, grb + d0, n);
           } else {
             ELBO_LOOP(scalar_t, bernoulli_nll)(xb + d0, rb + d0, values, n);
           }
           nll += sum8(values, n);
         }
       } else {
-        const scalar_t sq = grb ? ELBO_LOOP(scalar_t, sq_error_sum_and_grad)(xb, rb, grb, D)
+        const scalar_t sq = grb ? ELBO_LOOP(scalar_t, sq_error_sum_and_grad)(xb, rb, scale, grb, D)
                                 : ELBO_LOOP(scalar_t, sq_error_sum)(xb, rb, D);
         nll = acc_t(0.5) * sq + half_log_2pi * acc_t(D);
       }
-      kl = glb ? ELBO_LOOP(scalar_t, kl_sum_and_grad)(mu + b * Z, log_var + b * Z, glb, Z)
+      kl = glb ? ELBO_LOOP(scalar_t, kl_sum_and_grad)(mu + b * Z, log_var + b * Z, scale, gmb, glb, Z)
                : ELBO_LOOP(scalar_t, kl_sum)(mu + b * Z, log_var + b * Z, Z);
     } else {  // reduced precision, in float32
       if (bernoulli) {
@@ -287,13 +289,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_backward_cpu(
   return {grad_recon, grad_mu, grad_log_var};
 }
 
-// The per-example values and their derivatives (not yet times an incoming gradient) from one
-// pass: d value / d recon (sigmoid(l) - x or r - x) and d value / d log_var
-// (0.5 (exp(log_var) - 1)); d value / d mu is mu itself, which the caller has. The values equal
-// gaussian_elbo's and the derivatives times g equal gaussian_elbo_backward's, bit for bit.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_generic(
-    const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu, const at::Tensor& log_var,
-    c10::string_view likelihood) {
+// The per-example values and, from the same pass, scale times their derivatives with respect to
+// recon (sigmoid(l) - x or r - x), mu (mu) and log_var (0.5 (exp(log_var) - 1)): a loss's gradient
+// computed in its forward pass, for a reduction whose row gradient is known beforehand (1 for a
+// sum, 1/B for a mean). The values equal gaussian_elbo's and the derivatives
+// gaussian_elbo_backward's with every row's gradient equal to scale, bit for bit.
+using ElboWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+ElboWithGrad gaussian_elbo_with_grad_generic(const at::Tensor& x, const at::Tensor& recon,
+                                             const at::Tensor& mu, const at::Tensor& log_var,
+                                             c10::string_view likelihood, double scale) {
   static const auto fwd = c10::Dispatcher::singleton()
                               .findSchemaOrThrow("dgm_fast::gaussian_elbo", "")
                               .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -304,26 +309,28 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_generic(
                                   const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                   const at::Tensor&, const at::Tensor&, c10::string_view)>();
   at::Tensor values = fwd.call(x, recon, mu, log_var, likelihood);
-  auto [grad_recon, grad_mu, grad_log_var] = bwd.call(at::ones_like(values), x, recon, mu, log_var, likelihood);
-  return {values, grad_recon, grad_log_var};
+  auto [grad_recon, grad_mu, grad_log_var] =
+      bwd.call(at::full_like(values, scale), x, recon, mu, log_var, likelihood);
+  return {values, grad_recon, grad_mu, grad_log_var};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
-    const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu, const at::Tensor& log_var,
-    c10::string_view likelihood) {
+ElboWithGrad gaussian_elbo_with_grad_cpu(const at::Tensor& x, const at::Tensor& recon, const at::Tensor& mu,
+                                         const at::Tensor& log_var, c10::string_view likelihood,
+                                         double scale) {
   constexpr const char* op = "gaussian_elbo_with_grad";
   check_gaussian_elbo_args(x, recon, mu, log_var, op);
   const bool bernoulli = elbo_is_bernoulli(likelihood, op);
   if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble) {
-    return gaussian_elbo_with_grad_generic(x, recon, mu, log_var, likelihood);
+    return gaussian_elbo_with_grad_generic(x, recon, mu, log_var, likelihood, scale);
   }
   const at::Tensor xc = x.contiguous(), rc = recon.contiguous();
   const at::Tensor mc = mu.contiguous(), lc = log_var.contiguous();
   const int64_t B = x.size(0), D = x.size(1), Z = mu.size(1);
   at::Tensor values = at::empty({B}, x.options());
   at::Tensor grad_recon = at::empty(rc.sizes(), rc.options());
+  at::Tensor grad_mu = at::empty(mc.sizes(), mc.options());
   at::Tensor grad_log_var = at::empty(lc.sizes(), lc.options());
-  if (B == 0) return {values, grad_recon, grad_log_var};
+  if (B == 0) return {values, grad_recon, grad_mu, grad_log_var};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_elbo_with_grad_cpu", [&] {
     const scalar_t* xp = xc.const_data_ptr<scalar_t>();
     const scalar_t* rp = rc.const_data_ptr<scalar_t>();
@@ -331,12 +338,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_elbo_with_grad_cpu(
     const scalar_t* lp = lc.const_data_ptr<scalar_t>();
     scalar_t* vp = values.mutable_data_ptr<scalar_t>();
     scalar_t* grp = grad_recon.mutable_data_ptr<scalar_t>();
+    scalar_t* gmp = grad_mu.mutable_data_ptr<scalar_t>();
     scalar_t* glp = grad_log_var.mutable_data_ptr<scalar_t>();
+    const scalar_t s = static_cast<scalar_t>(scale);
     at::parallel_for(0, B, kRowGrain, [&](int64_t begin, int64_t end) {
-      elbo_forward_rows(xp, rp, mp, lp, vp, D, Z, bernoulli, begin, end, grp, glp);
+      elbo_forward_rows(xp, rp, mp, lp, vp, D, Z, bernoulli, begin, end, grp, gmp, glp, s);
     });
   });
-  return {values, grad_recon, grad_log_var};
+  return {values, grad_recon, grad_mu, grad_log_var};
 }
 
 // ---- iwae_bound --------------------------------------------------------------------------------
@@ -371,6 +380,69 @@ const acc_t* run_as_acc(const scalar_t* lw, int64_t B, int64_t k, int64_t rows, 
 constexpr int64_t kRun = 2048;
 int64_t rows_per_run(int64_t n, int64_t B) { return n == B ? std::max<int64_t>(1, kRun / B) : 1; }
 
+// The per-tile partials (m_t, s_t) of the log-sum-exp of lp [K, B] (acc_t), [row tile, column];
+// with `terms` (float32/float64 only, acc_t == scalar_t), also each term exp(w - m_t), or its
+// infinite-maximum replacement, stored at its weight's place [K, B].
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+void iwae_partials(const scalar_t* lp, int64_t K, int64_t B, acc_t* part_m, acc_t* part_s,
+                   acc_t* terms = nullptr) {
+  constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
+  const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
+  const int64_t row_tiles = (K + kSampleChunk - 1) / kSampleChunk;
+  at::parallel_for(0, row_tiles * col_tiles, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> buffer(kRun + kColumnChunk), m_run(kRun + kColumnChunk), s_run(kRun + kColumnChunk);
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t rt = tile / col_tiles, c0 = (tile % col_tiles) * kColumnChunk;
+      const int64_t n = std::min(kColumnChunk, B - c0);
+      const int64_t k0 = rt * kSampleChunk, k1 = std::min(K, k0 + kSampleChunk);
+      const int64_t R = std::min(rows_per_run(n, B), k1 - k0);
+      // max over the tile's rows, per column and position in the run, then per column
+      std::fill(m_run.begin(), m_run.begin() + R * n, -kInf);
+      for (int64_t k = k0; k < k1; k += R) {
+        const int64_t rows = std::min(R, k1 - k);
+        ELBO_LOOP(acc_t, max_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), rows * n);
+      }
+      acc_t* m = part_m + rt * B + c0;
+      acc_t* s = part_s + rt * B + c0;
+      std::copy(m_run.begin(), m_run.begin() + n, m);
+      for (int64_t r = 1; r < R; ++r) ELBO_LOOP(acc_t, max_into)(m_run.data() + r * n, m, n);
+      for (int64_t r = 0; r < R; ++r) std::copy(m, m + n, m_run.begin() + r * n);  // replicated
+      std::fill(s_run.begin(), s_run.begin() + R * n, acc_t(0));
+      for (int64_t k = k0; k < k1; k += R) {
+        const int64_t rows = std::min(R, k1 - k);
+        const acc_t* run = run_as_acc(lp, B, k, rows, c0, n, buffer.data());
+        if (terms) {
+          ELBO_LOOP(acc_t, exp_store_sum_into)(run, m_run.data(), terms + k * B + c0, s_run.data(), rows * n);
+        } else {
+          ELBO_LOOP(acc_t, exp_sum_into)(run, m_run.data(), s_run.data(), rows * n);
+        }
+      }
+      std::fill(s, s + n, acc_t(0));
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t j = 0; j < n; ++j) s[j] += s_run[r * n + j];
+    }
+  });
+}
+
+// Column j's maximum over the tiles' partials (NaN propagating) and the merged sum
+// sum_t s_t exp(m_t - m) (factor 1 where m_t == m, also for infinities).
+template <typename acc_t>
+std::pair<acc_t, acc_t> merge_partials(const acc_t* part_m, const acc_t* part_s, int64_t row_tiles, int64_t B,
+                                       int64_t j) {
+  constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
+  acc_t m = -kInf;
+  for (int64_t rt = 0; rt < row_tiles; ++rt) {
+    const acc_t mt = part_m[rt * B + j];
+    m = (mt > m || std::isnan(mt)) ? mt : m;
+  }
+  acc_t s = 0;
+  for (int64_t rt = 0; rt < row_tiles; ++rt) {
+    const acc_t mt = part_m[rt * B + j];
+    s += part_s[rt * B + j] * (mt == m ? acc_t(1) : std::exp(mt - m));
+  }
+  return {m, s};
+}
+
 at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z_k) - log q(z_k | x)
   check_iwae_bound_args(log_weights, "iwae_bound");
   const at::Tensor lw = log_weights.contiguous();
@@ -379,56 +451,83 @@ at::Tensor iwae_bound_cpu(const at::Tensor& log_weights) {  // [K, B] log p(x, z
   if (B == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, lw.scalar_type(), "iwae_bound_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
-    const scalar_t* lp = lw.const_data_ptr<scalar_t>();
-    const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
     const int64_t row_tiles = (K + kSampleChunk - 1) / kSampleChunk;
     std::vector<acc_t> part_m(row_tiles * B), part_s(row_tiles * B);  // [row tile, column]
+    iwae_partials(lw.const_data_ptr<scalar_t>(), K, B, part_m.data(), part_s.data());
+    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
+    const acc_t log_k = std::log(static_cast<acc_t>(K));
+    for (int64_t j = 0; j < B; ++j) {
+      const auto [m, s] = merge_partials(part_m.data(), part_s.data(), row_tiles, B, j);
+      op_[j] = static_cast<scalar_t>(m + std::log(s) - log_k);
+    }
+  });
+  return out;
+}
+
+// The bound and, from the same exps, scale times its gradient: scale * softmax over the samples,
+// computed as exp(w - m_t) * (scale exp(m_t - m) / s) with each tile's maximum m_t (one exp per
+// weight where the forward and backward ops take two). The bound equals iwae_bound's bits; the
+// gradient agrees with iwae_bound_backward's to rounding (not bit for bit: another formula). Where
+// a column's maximum is +inf or NaN its gradient is NaN (softmax's), where it is -inf (every
+// weight -inf) it is 0.
+std::tuple<at::Tensor, at::Tensor> iwae_bound_with_grad_generic(const at::Tensor& log_weights, double scale) {
+  static const auto fwd = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("dgm_fast::iwae_bound", "")
+                              .typed<at::Tensor(const at::Tensor&)>();
+  static const auto bwd = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("dgm_fast::iwae_bound_backward", "")
+                              .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  at::Tensor bound = fwd.call(log_weights);
+  return {bound, bwd.call(at::full_like(bound, scale), log_weights, bound)};
+}
+
+std::tuple<at::Tensor, at::Tensor> iwae_bound_with_grad_cpu(const at::Tensor& log_weights, double scale) {
+  check_iwae_bound_args(log_weights, "iwae_bound_with_grad");
+  if (log_weights.scalar_type() != at::kFloat && log_weights.scalar_type() != at::kDouble) {
+    return iwae_bound_with_grad_generic(log_weights, scale);
+  }
+  const at::Tensor lw = log_weights.contiguous();
+  const int64_t K = lw.size(0), B = lw.size(1);
+  at::Tensor bound = at::empty({B}, lw.options());
+  at::Tensor grad = at::empty(lw.sizes(), lw.options());  // [K, B]
+  if (B == 0) return {bound, grad};
+  AT_DISPATCH_FLOATING_TYPES(lw.scalar_type(), "iwae_bound_with_grad_cpu", [&] {
+    constexpr scalar_t kInf = std::numeric_limits<scalar_t>::infinity();
+    constexpr scalar_t kNaN = std::numeric_limits<scalar_t>::quiet_NaN();
+    const int64_t row_tiles = (K + kSampleChunk - 1) / kSampleChunk;
+    const int64_t col_tiles = (B + kColumnChunk - 1) / kColumnChunk;
+    std::vector<scalar_t> part_m(row_tiles * B), part_s(row_tiles * B);
+    scalar_t* gp = grad.mutable_data_ptr<scalar_t>();
+    iwae_partials(lw.const_data_ptr<scalar_t>(), K, B, part_m.data(), part_s.data(), gp);
+    scalar_t* bp = bound.mutable_data_ptr<scalar_t>();
+    const scalar_t log_k = std::log(static_cast<scalar_t>(K)), sc = static_cast<scalar_t>(scale);
+    std::vector<scalar_t> factor(row_tiles * B);  // what tile rt's terms of column j are multiplied by
+    for (int64_t j = 0; j < B; ++j) {
+      const auto [m, s] = merge_partials(part_m.data(), part_s.data(), row_tiles, B, j);
+      bp[j] = m + std::log(s) - log_k;
+      for (int64_t rt = 0; rt < row_tiles; ++rt) {
+        const scalar_t mt = part_m[rt * B + j];
+        const scalar_t to_m = mt == m ? scalar_t(1) : std::exp(mt - m);
+        factor[rt * B + j] = m == -kInf ? scalar_t(0) : (m == kInf || std::isnan(m)) ? kNaN : sc * to_m / s;
+      }
+    }
+    // terms times their tile's factor, in runs of whole rows for narrow batches (as the partials)
     at::parallel_for(0, row_tiles * col_tiles, 1, [&](int64_t begin, int64_t end) {
-      std::vector<acc_t> buffer(kRun + kColumnChunk), m_run(kRun + kColumnChunk), s_run(kRun + kColumnChunk);
+      std::vector<scalar_t> f_run(kRun + kColumnChunk);
       for (int64_t tile = begin; tile < end; ++tile) {
         const int64_t rt = tile / col_tiles, c0 = (tile % col_tiles) * kColumnChunk;
         const int64_t n = std::min(kColumnChunk, B - c0);
         const int64_t k0 = rt * kSampleChunk, k1 = std::min(K, k0 + kSampleChunk);
         const int64_t R = std::min(rows_per_run(n, B), k1 - k0);
-        // max over the tile's rows, per column and position in the run, then per column
-        std::fill(m_run.begin(), m_run.begin() + R * n, -kInf);
+        for (int64_t r = 0; r < R; ++r) std::copy_n(factor.data() + rt * B + c0, n, f_run.begin() + r * n);
         for (int64_t k = k0; k < k1; k += R) {
           const int64_t rows = std::min(R, k1 - k);
-          ELBO_LOOP(acc_t, max_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), rows * n);
+          ELBO_LOOP(scalar_t, scale_by)(gp + k * B + c0, f_run.data(), rows * n);
         }
-        acc_t* m = part_m.data() + rt * B + c0;
-        acc_t* s = part_s.data() + rt * B + c0;
-        std::copy(m_run.begin(), m_run.begin() + n, m);
-        for (int64_t r = 1; r < R; ++r) ELBO_LOOP(acc_t, max_into)(m_run.data() + r * n, m, n);
-        for (int64_t r = 0; r < R; ++r) std::copy(m, m + n, m_run.begin() + r * n);  // replicated
-        std::fill(s_run.begin(), s_run.begin() + R * n, acc_t(0));
-        for (int64_t k = k0; k < k1; k += R) {
-          const int64_t rows = std::min(R, k1 - k);
-          ELBO_LOOP(acc_t, exp_sum_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), s_run.data(), rows * n);
-        }
-        std::fill(s, s + n, acc_t(0));
-        for (int64_t r = 0; r < R; ++r)
-          for (int64_t j = 0; j < n; ++j) s[j] += s_run[r * n + j];
       }
     });
-    scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
-    const acc_t log_k = std::log(static_cast<acc_t>(K));
-    for (int64_t j = 0; j < B; ++j) {
-      acc_t m = -kInf;
-      for (int64_t rt = 0; rt < row_tiles; ++rt) {
-        const acc_t mt = part_m[rt * B + j];
-        m = (mt > m || std::isnan(mt)) ? mt : m;
-      }
-      acc_t s = 0;
-      for (int64_t rt = 0; rt < row_tiles; ++rt) {
-        const acc_t mt = part_m[rt * B + j];
-        s += part_s[rt * B + j] * (mt == m ? acc_t(1) : std::exp(mt - m));
-      }
-      op_[j] = static_cast<scalar_t>(m + std::log(s) - log_k);
-    }
   });
-  return out;
+  return {bound, grad};
 }
 
 // Rows [k, k + rows), columns [c0, c0 + n) of the iwae gradient: out = g * exp(w - lse), with
@@ -502,9 +601,11 @@ TORCH_LIBRARY_FRAGMENT(dgm_fast, m) {
       "str likelihood=\"bernoulli\") -> (Tensor grad_recon, Tensor grad_mu, Tensor grad_log_var)");
   m.def(
       "gaussian_elbo_with_grad(Tensor x, Tensor recon, Tensor mu, Tensor log_var, *, "
-      "str likelihood=\"bernoulli\") -> (Tensor values, Tensor grad_recon, Tensor grad_log_var)");
+      "str likelihood=\"bernoulli\", float scale=1.0) -> "
+      "(Tensor values, Tensor grad_recon, Tensor grad_mu, Tensor grad_log_var)");
   m.def("iwae_bound(Tensor log_weights) -> Tensor");
   m.def("iwae_bound_backward(Tensor grad, Tensor log_weights, Tensor bound) -> Tensor");
+  m.def("iwae_bound_with_grad(Tensor log_weights, *, float scale=1.0) -> (Tensor bound, Tensor grad_log_weights)");
 }
 
 TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
@@ -513,11 +614,13 @@ TORCH_LIBRARY_IMPL(dgm_fast, CPU, m) {
   m.impl("gaussian_elbo_with_grad", &gaussian_elbo_with_grad_cpu);
   m.impl("iwae_bound", &iwae_bound_cpu);
   m.impl("iwae_bound_backward", &iwae_bound_backward_cpu);
+  m.impl("iwae_bound_with_grad", &iwae_bound_with_grad_cpu);
 }
 
 // Other devices (CUDA, meta): the forward and backward kernels, one after the other.
 TORCH_LIBRARY_IMPL(dgm_fast, CompositeExplicitAutograd, m) {
   m.impl("gaussian_elbo_with_grad", &gaussian_elbo_with_grad_generic);
+  m.impl("iwae_bound_with_grad", &iwae_bound_with_grad_generic);
 }
 
 }  // namespace dgm_fast

@@ -251,33 +251,161 @@ def test_opcheck_gaussian_elbo(likelihood):
     )
 
 
+def _row_gradients(reduction, rows, incoming, dtype):
+    """What torch's reduction passes back to each of ``rows`` values, for an incoming gradient."""
+    values = torch.zeros(rows, dtype=dtype, requires_grad=True)
+    reduced = {"none": values, "mean": values.mean(), "sum": values.sum()}[reduction]
+    (grad,) = torch.autograd.grad(reduced, values, incoming)
+    return grad
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-def test_one_pass_gradient_equals_forward_then_backward(dtype, likelihood):
-    # gaussian_elbo with a gradient wanted (Bernoulli, float32/float64) runs
-    # gaussian_elbo_with_grad, the CPU kernel's single pass; the Gaussian case checks the op's
-    # Gaussian branch through the forward and backward ops. Values and gradients must be the
-    # forward op's and the backward op's, bit for bit.
-    x, recon, mu, log_var = make_inputs(B=33, D=1100, Z=9, dtype=dtype, seed=4)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_one_pass_gradient_equals_forward_then_backward(dtype, likelihood, reduction):
+    # With a gradient wanted on the CPU, gaussian_elbo takes its gradient from the forward pass
+    # (gaussian_elbo_with_grad, scaled by the reduction's row gradient): for a Bernoulli likelihood
+    # always, for a Gaussian one when reduced. The loss must be the forward op's bits, and the
+    # gradient the backward op's given the row gradients that torch's reduction passes back: bit
+    # for bit for an incoming gradient of 1 (the stored gradient returned untouched) and per row;
+    # for an incoming 0.3 on a mean (0.3 times the stored 1/B-scaled gradient, where the backward
+    # op multiplies by 0.3/B) to within two roundings.
+    B = 33
+    x, recon, mu, log_var = make_inputs(B=B, D=1100, Z=9, dtype=dtype, seed=4)
     with torch.no_grad():
         recon[0, :4] = torch.tensor([200.0, -200.0, 0.0, -0.0], dtype=dtype)  # saturated and signed 0
-    grad = torch.randn(33, generator=torch.Generator().manual_seed(1)).to(dtype)
-    if likelihood == "bernoulli":
-        per_example = losses.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction="none")
-        got = torch.autograd.grad(per_example, (recon, mu, log_var), grad)
-    else:
-        values, d_recon, d_log_var = torch.ops.dgm_fast.gaussian_elbo_with_grad(
-            x, recon.detach(), mu.detach(), log_var.detach(), likelihood=likelihood)
-        per_example, g = values, grad.unsqueeze(1)
-        got = (g * d_recon, g * mu.detach(), g * d_log_var)
-    want_values = torch.ops.dgm_fast.gaussian_elbo(x, recon.detach(), mu.detach(), log_var.detach(), likelihood=likelihood)
-    want = torch.ops.dgm_fast.gaussian_elbo_backward(grad, x, recon.detach(), mu.detach(), log_var.detach(),
-                                                    likelihood=likelihood)
-    assert torch.equal(per_example.detach(), want_values)
-    for a, b in zip(got, want):
-        assert torch.equal(a, b)
-    torch.library.opcheck(torch.ops.dgm_fast.gaussian_elbo_with_grad.default,
-                          (x, recon.detach(), mu.detach(), log_var.detach()), {"likelihood": likelihood})
+    consts = [t.detach() for t in (recon, mu, log_var)]
+    per_example = torch.ops.dgm_fast.gaussian_elbo(x, *consts, likelihood=likelihood)
+    loss = losses.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood, reduction=reduction)
+    assert torch.equal(loss.detach(), {"none": per_example, "mean": per_example.mean(),
+                                       "sum": per_example.sum()}[reduction])
+    g = torch.Generator().manual_seed(1)
+    incoming = ([torch.randn(B, generator=g, dtype=dtype)] if reduction == "none"
+                else [torch.tensor(1.0, dtype=dtype), torch.tensor(0.3, dtype=dtype)])
+    for grad_in in incoming:
+        got = torch.autograd.grad(loss, (recon, mu, log_var), grad_in, retain_graph=True)
+        rows = _row_gradients(reduction, B, grad_in, dtype)
+        want = torch.ops.dgm_fast.gaussian_elbo_backward(rows, x, *consts, likelihood=likelihood)
+        for a, b in zip(got, want):
+            if reduction == "mean" and grad_in.item() != 1.0:
+                eps = torch.finfo(dtype).eps
+                torch.testing.assert_close(a, b, rtol=2 * eps, atol=0)
+            else:
+                assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_elbo_with_grad_op_is_forward_and_backward(dtype, likelihood):
+    # The op itself, for any scale and dtype (bfloat16: the two ops composed): the forward op's
+    # values and the backward op's gradients with every row's gradient equal to the scale.
+    x, recon, mu, log_var = make_inputs(B=20, D=300, Z=7, dtype=dtype, seed=2, requires_grad=False)
+    for scale in (1.0, 0.3, 1 / 20):
+        values, *grads = torch.ops.dgm_fast.gaussian_elbo_with_grad(x, recon, mu, log_var, likelihood=likelihood,
+                                                                    scale=scale)
+        assert torch.equal(values, torch.ops.dgm_fast.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood))
+        want = torch.ops.dgm_fast.gaussian_elbo_backward(torch.full((20,), scale, dtype=dtype), x, recon, mu,
+                                                         log_var, likelihood=likelihood)
+        for a, b in zip(grads, want):
+            assert torch.equal(a, b)
+    torch.library.opcheck(torch.ops.dgm_fast.gaussian_elbo_with_grad.default, (x, recon, mu, log_var),
+                          {"likelihood": likelihood, "scale": 0.5})
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_elbo_reduced_gradcheck(likelihood, reduction):
+    # gradcheck's unit incoming gradients take the stored gradient as it is; the second-order
+    # call's (gradgradcheck is not supported: once_differentiable) is not needed.
+    x, recon, mu, log_var = make_inputs(B=3, D=4, Z=2)
+    assert torch.autograd.gradcheck(
+        lambda r, m, lv: losses.gaussian_elbo(x, r, m, lv, likelihood=likelihood, reduction=reduction),
+        (recon, mu, log_var))
+
+
+# ---- iwae_bound: the gradient from the forward pass ---------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("shape", [(7, 5), (3000, 3), (50, 600)], ids=["small", "many-samples", "wide"])
+def test_iwae_one_pass_gradient(dtype, reduction, shape):
+    # With a gradient wanted on the CPU, iwae_bound computes the softmax over the samples in the
+    # forward pass, from the bound's own exps (iwae_bound_with_grad). The bound must be the
+    # forward op's bits; the gradient the softmax (float64 reference) times the row gradients,
+    # to within a few roundings (it is exp(w - m_t) * (exp(m_t - m) / s) per tile of samples)
+    # plus the rounding of w - m_t, relative |w - m| eps / 2 (as in the backward op's
+    # exp(w - lse)), and that of the sum s of K terms, at most K eps (the worst case of a
+    # sequential sum), for incoming gradients of 1 and 0.3 on a reduced bound and a random one
+    # per row. The
+    # shapes cover runs of whole rows (narrow batches), several tiles of samples, several of
+    # columns.
+    K, B = shape
+    g = torch.Generator().manual_seed(3)
+    w = (10 * torch.randn(K, B, generator=g, dtype=torch.float64)).to(dtype).requires_grad_()
+    per_example = torch.ops.dgm_fast.iwae_bound(w.detach())
+    bound = losses.iwae_bound(w, reduction=reduction)
+    assert torch.equal(bound.detach(), {"none": per_example, "mean": per_example.mean(),
+                                        "sum": per_example.sum()}[reduction])
+    incoming = ([torch.randn(B, generator=g, dtype=dtype)] if reduction == "none"
+                else [torch.tensor(1.0, dtype=dtype), torch.tensor(0.3, dtype=dtype)])
+    eps = torch.finfo(dtype).eps
+    for grad_in in incoming:
+        (got,) = torch.autograd.grad(bound, w, grad_in, retain_graph=True)
+        rows = _row_gradients(reduction, B, grad_in, dtype).double()
+        wd = w.detach().double()
+        want = torch.softmax(wd, 0) * rows
+        rtol = eps * (8 + (wd - wd.max(0).values).abs() + K)
+        tiny = torch.finfo(dtype).tiny  # below it, subnormal rounding
+        assert ((got.double() - want).abs() <= rtol * want.abs() + tiny).all()
+
+
+def test_iwae_bound_with_grad_op_infinities_and_threads():
+    # Columns: finite; every weight -inf (no slope: 0); a +inf weight (softmax's NaN); a NaN
+    # weight (NaN); the maximum in the last tile of samples. The bound is iwae_bound's bits, and
+    # bound and gradient are the same bits at 1, 2 and 3 threads.
+    g = torch.Generator().manual_seed(6)
+    w = 30 * torch.randn(1000, 5, generator=g, dtype=torch.float64)
+    w[:, 1] = -math.inf
+    w[300, 2] = math.inf
+    w[600, 3] = math.nan
+    w[900, 4] = 500.0
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(torch.ops.dgm_fast.iwae_bound_with_grad(w, scale=0.5))
+    finally:
+        torch.set_num_threads(threads)
+    for bound, grad in results[1:]:
+        assert torch.equal(bound.nan_to_num(), results[0][0].nan_to_num())
+        assert torch.equal(grad.nan_to_num(), results[0][1].nan_to_num())
+        assert torch.equal(grad.isnan(), results[0][1].isnan())
+    bound, grad = results[0]
+    assert torch.equal(bound.isnan(), torch.ops.dgm_fast.iwae_bound(w).isnan())
+    assert torch.equal(bound.nan_to_num(), torch.ops.dgm_fast.iwae_bound(w).nan_to_num())
+    assert (grad[:, 1] == 0).all()
+    assert grad[:, 2].isnan().all() and grad[:, 3].isnan().all()
+    for col in (0, 4):  # eps (8 + |w - m| + K) as in test_iwae_one_pass_gradient: |w - m| < 300
+        torch.testing.assert_close(grad[:, col], 0.5 * torch.softmax(w[:, col], 0), rtol=3e-13, atol=1e-300)
+    torch.library.opcheck(torch.ops.dgm_fast.iwae_bound_with_grad.default, (w[:, [0, 4]].contiguous(),),
+                          {"scale": 0.5})
+
+
+def test_iwae_bound_reduced_gradcheck_and_errors():
+    w = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        assert torch.autograd.gradcheck(lambda w: losses.iwae_bound(w, reduction=reduction), (w,))
+    with pytest.raises(ValueError, match="reduction"):
+        losses.iwae_bound(w, reduction="max")
+    with pytest.raises(ValueError, match="the batch is empty"):
+        losses.iwae_bound(torch.zeros(3, 0), reduction="mean")
+    assert losses.iwae_bound(torch.zeros(3, 0), reduction="sum").item() == 0
+    # other layouts: the bound's shape without dim, reduced over all of it
+    w3 = torch.randn(4, 3, 6, dtype=torch.float64)
+    torch.testing.assert_close(losses.iwae_bound(w3, dim=1, reduction="mean"),
+                               reference_elbo.iwae_bound(w3, dim=1).mean())
 
 
 def test_opcheck_iwae_bound():

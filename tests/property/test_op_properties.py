@@ -192,6 +192,7 @@ OPS = {
     "gaussian_elbo": (4, lambda a: torch.ops.dgm_fast.gaussian_elbo(*a)),
     "gaussian_elbo_with_grad": (4, lambda a: torch.ops.dgm_fast.gaussian_elbo_with_grad(*a)),
     "iwae_bound": (1, lambda a: torch.ops.dgm_fast.iwae_bound(a[0])),
+    "iwae_bound_with_grad": (1, lambda a: torch.ops.dgm_fast.iwae_bound_with_grad(a[0])),
     "gan_losses": (2, lambda a: torch.ops.dgm_fast.gan_losses(a[0], a[1], "minimax")),
     "mmd": (2, lambda a: torch.ops.dgm_fast.mmd(a[0], a[1], [1.0])),
     "mmd_with_grad": (2, lambda a: torch.ops.dgm_fast.mmd_with_grad(a[0], a[1], [1.0], unbiased=False)),

@@ -2,16 +2,19 @@
 native ops, with fake kernels (``torch.compile``, meta tensors) and autograd formulas.
 
 The ops are declared in ``csrc/elbo/elbo.cpp`` (``torch.ops.dgm_fast.gaussian_elbo``,
-``gaussian_elbo_backward``, ``gaussian_elbo_with_grad``, ``iwae_bound``, ``iwae_bound_backward``);
+``gaussian_elbo_backward``, ``gaussian_elbo_with_grad``, ``iwae_bound``, ``iwae_bound_backward``,
+``iwae_bound_with_grad``);
 the backward of each is an op of its own, so that it is opaque to, and works under,
-``torch.compile``; with a gradient wanted, :func:`gaussian_elbo` takes the values and their
-derivatives from one pass (``gaussian_elbo_with_grad``). Their plain-PyTorch
+``torch.compile``. With a gradient wanted on the CPU, :func:`gaussian_elbo` and :func:`iwae_bound`
+take the loss and its gradient from one pass (the ``*_with_grad`` ops). Their plain-PyTorch
 definitions are in :mod:`dgm_fast.reference.elbo`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -30,6 +33,39 @@ def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "none":
         return per_example
     return per_example.sum() if reduction == "sum" else per_example.mean()
+
+
+def _gradient_in_forward(t: torch.Tensor, *params: torch.Tensor) -> bool:
+    """Whether a loss on ``t``'s device and dtype computes its gradient in the forward pass (the
+    ``*_with_grad`` ops' one native pass): on the CPU, in float32 or float64, with a gradient
+    wanted, in eager mode. Elsewhere the forward and backward ops run as two passes: a
+    reduced-precision gradient would be rounded to the input dtype before the incoming gradient
+    multiplies it; on CUDA the check for an incoming gradient of exactly 1
+    (:func:`_times_incoming`) would be a device sync; torch.compile sees the two ops, opaque."""
+    return (torch.is_grad_enabled() and any(p.requires_grad for p in params) and t.device.type == "cpu"
+            and t.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling())
+
+
+@functools.lru_cache(maxsize=64)
+def _row_scale(reduction: str, rows: int, dtype: torch.dtype) -> float:
+    """The gradient each row gets from the reduction of a loss whose own gradient is 1: 1 for a
+    sum (and per row), 1/rows for a mean, rounded in ``dtype`` as torch's mean backward rounds it,
+    so that the gradient computed in the forward pass is the bits of the two-pass one."""
+    return (torch.ones((), dtype=dtype) / rows).item() if reduction == "mean" else 1.0
+
+
+def _times_incoming(grad: torch.Tensor, stored: torch.Tensor | None, row_dim: int) -> torch.Tensor | None:
+    """A gradient computed in the forward pass for an incoming gradient of 1, times the incoming
+    gradient ``grad``: a 0-dim one for a reduced loss, one per row (along ``row_dim`` of
+    ``stored``) otherwise. An incoming 1 on the CPU (``loss.backward()``, the usual case) leaves
+    ``stored`` as it is: no pass over it, and the bits of multiplying by 1."""
+    if stored is None:
+        return None
+    if grad.dim() == 0:
+        if grad.device.type == "cpu" and not torch.compiler.is_compiling() and grad.item() == 1.0:
+            return stored
+        return grad.to(stored.dtype) * stored
+    return grad.to(stored.dtype).unsqueeze(row_dim) * stored
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,39 +100,40 @@ def gaussian_elbo(
     """
     check_choice(likelihood, _LIKELIHOODS, "gaussian_elbo", "likelihood")
     check_choice(reduction, _REDUCTIONS, "gaussian_elbo", "reduction")
-    wants_grad = torch.is_grad_enabled() and (recon.requires_grad or mu.requires_grad or log_var.requires_grad)
-    # The one-pass form pays off where the derivative shares the loss's exponential (Bernoulli:
-    # measured 15% faster forward + backward at 1024x784; Gaussian: 5% slower, as r - x is cheap
-    # to recompute). float32/float64 only: for reduced precision the stored derivative would be
-    # rounded to the input dtype before the incoming gradient multiplies it.
     if reduction == "mean" and x.dim() >= 1 and x.shape[0] == 0:
         raise ValueError(f"gaussian_elbo: the batch is empty (x has shape {list(x.shape)}); a mean over no "
                          "examples is undefined (reduction='sum' gives 0, 'none' an empty tensor)")
-    if wants_grad and likelihood == "bernoulli" and x.dtype in (torch.float32, torch.float64):
-        per_example = _GaussianElboWithGrad.apply(x, recon, mu, log_var, likelihood)
-    else:
-        per_example = _lib.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood)
-    return _reduce(per_example, reduction)
+    # The gradient from the forward pass (one native pass over the data instead of two) pays off
+    # where the backward then has nothing left to do, a reduced loss, or where the derivative
+    # shares the loss's exponential (Bernoulli). Per row with a Gaussian likelihood, storing
+    # r - x and scaling it later costs as much as recomputing it.
+    if (_gradient_in_forward(x, recon, mu, log_var)
+            and (reduction != "none" or likelihood == "bernoulli")):
+        return _GaussianElboOnePass.apply(x, recon, mu, log_var, likelihood, reduction)
+    return _reduce(_lib.gaussian_elbo(x, recon, mu, log_var, likelihood=likelihood), reduction)
 
 
-class _GaussianElboWithGrad(torch.autograd.Function):
-    """The values and their per-example derivatives from one native pass
-    (``gaussian_elbo_with_grad``: one exp per element serves the loss and its derivative), so the
-    backward pass only scales rows by the incoming gradient. The same bits as the forward op
-    followed by ``gaussian_elbo_backward``; it keeps one [B, D] derivative until the backward."""
+class _GaussianElboOnePass(torch.autograd.Function):
+    """The loss and its gradient from one native pass (``gaussian_elbo_with_grad``, with the row
+    gradient of the reduction: one exp per element serves the loss and its derivative). The
+    backward pass multiplies by the incoming gradient, or, for a reduced loss whose incoming
+    gradient is 1, returns the stored gradient as it is. The same bits as the forward op followed
+    by ``gaussian_elbo_backward`` (for a reduced loss, with an incoming gradient of 1); it keeps
+    the [B, D] gradient until the backward."""
 
     @staticmethod
-    def forward(ctx, x, recon, mu, log_var, likelihood):
-        values, d_recon, d_log_var = _lib.gaussian_elbo_with_grad(x, recon, mu, log_var, likelihood=likelihood)
-        ctx.save_for_backward(mu, d_recon, d_log_var)
-        return values
+    def forward(ctx, x, recon, mu, log_var, likelihood, reduction):
+        scale = _row_scale(reduction, x.shape[0], x.dtype)
+        values, *grads = _lib.gaussian_elbo_with_grad(x, recon, mu, log_var, likelihood=likelihood, scale=scale)
+        ctx.save_for_backward(*grads)
+        return _reduce(values, reduction)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        mu, d_recon, d_log_var = ctx.saved_tensors
-        g = grad.to(mu.dtype).unsqueeze(1)
-        return None, g * d_recon, g * mu, g * d_log_var, None
+        wanted = ctx.needs_input_grad[1:4]
+        grads = (_times_incoming(grad, d if w else None, 1) for d, w in zip(ctx.saved_tensors, wanted))
+        return None, *grads, None, None
 
 
 def _check_elbo_args(x, recon, mu, log_var, op):
@@ -130,10 +167,11 @@ def _gaussian_elbo_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
 
 
 @torch.library.register_fake("dgm_fast::gaussian_elbo_with_grad")
-def _gaussian_elbo_with_grad_fake(x, recon, mu, log_var, *, likelihood="bernoulli"):
+def _gaussian_elbo_with_grad_fake(x, recon, mu, log_var, *, likelihood="bernoulli", scale=1.0):
     _check_elbo_args(x, recon, mu, log_var, "gaussian_elbo_with_grad")
     _check_likelihood(likelihood, "gaussian_elbo_with_grad")
-    return x.new_empty((x.shape[0],)), recon.new_empty(recon.shape), log_var.new_empty(log_var.shape)
+    return (x.new_empty((x.shape[0],)), recon.new_empty(recon.shape), mu.new_empty(mu.shape),
+            log_var.new_empty(log_var.shape))
 
 
 @torch.library.register_fake("dgm_fast::gaussian_elbo_backward")
@@ -179,6 +217,7 @@ def iwae_bound(
     log_q_zx: torch.Tensor | None = None,
     *,
     dim: int = 0,
+    reduction: str = "none",
 ) -> torch.Tensor:
     """The importance-weighted bound ``log (1/K) sum_k exp(log_p_xz[k] - log_q_zx[k])``.
 
@@ -186,22 +225,57 @@ def iwae_bound(
         log_p_xz: log weights ``log p(x, z_k) - log q(z_k | x)``, or, with ``log_q_zx``, just
             ``log p(x, z_k)``. The K samples lie along ``dim`` (default 0: ``[K, B]``).
         log_q_zx: optional ``log q(z_k | x)``, of the same shape.
+        reduction: ``"none"`` (the bound per example), ``"mean"`` or ``"sum"`` over the examples.
 
     Returns:
-        the bound per example (the shape of the log weights without ``dim``). A fused, stable
-        log-mean-exp; its gradient with respect to the log weights is ``softmax`` over the
-        samples (times the incoming gradient), from one native backward pass.
+        the bound per example (the shape of the log weights without ``dim``), or its mean or sum.
+        A fused, stable log-mean-exp. Its gradient with respect to the log weights is ``softmax``
+        over the samples (times the incoming gradient). On the CPU in float32 and float64 it is
+        computed in the forward pass from the bound's own exps (``iwae_bound_with_grad``), and
+        with a ``reduction`` the backward pass of ``loss.backward()`` has nothing left to do;
+        elsewhere a native backward pass computes it.
     """
+    check_choice(reduction, _REDUCTIONS, "iwae_bound", "reduction")
     if log_q_zx is not None and log_q_zx.shape != log_p_xz.shape:
         raise ValueError(f"iwae_bound: log_q_zx must have the shape of log_p_xz {list(log_p_xz.shape)}, got "
                          f"{list(log_q_zx.shape)}")
     if log_p_xz.dim() == 0:
         raise ValueError("iwae_bound: the log weights need a dimension of samples (dim), got a 0-dim tensor")
     log_weights = log_p_xz if log_q_zx is None else log_p_xz - log_q_zx
-    moved = log_weights.movedim(dim, 0)
-    rest = moved.shape[1:]
-    bound = _lib.iwae_bound(moved.reshape(moved.shape[0], math.prod(rest)))
-    return bound.reshape(rest)
+    shape = None  # the bound's shape where the op's [K, B] is a reshape of the log weights
+    if log_weights.dim() == 2 and dim in (0, -2):
+        columns = log_weights
+    else:
+        moved = log_weights.movedim(dim, 0)
+        shape = moved.shape[1:]
+        columns = moved.reshape(moved.shape[0], math.prod(shape))
+    if reduction == "mean" and columns.shape[1] == 0:
+        raise ValueError(f"iwae_bound: the batch is empty (log weights of shape {list(log_weights.shape)}); a "
+                         "mean over no examples is undefined (reduction='sum' gives 0, 'none' an empty tensor)")
+    if _gradient_in_forward(columns, columns):
+        bound = _IwaeBoundOnePass.apply(columns, reduction)
+    else:
+        bound = _reduce(_lib.iwae_bound(columns), reduction)
+    return bound if shape is None or reduction != "none" else bound.reshape(shape)
+
+
+class _IwaeBoundOnePass(torch.autograd.Function):
+    """The bound and its gradient from one native pass (``iwae_bound_with_grad``, with the row
+    gradient of the reduction). The backward pass multiplies by the incoming gradient, or, for a
+    reduced bound whose incoming gradient is 1, returns the stored gradient as it is. It keeps the
+    [K, B] gradient until the backward."""
+
+    @staticmethod
+    def forward(ctx, log_weights, reduction):
+        scale = _row_scale(reduction, log_weights.shape[1], log_weights.dtype)
+        bound, grad = _lib.iwae_bound_with_grad(log_weights, scale=scale)
+        ctx.save_for_backward(grad)
+        return _reduce(bound, reduction)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _times_incoming(grad, ctx.saved_tensors[0], 0), None
 
 
 def _check_iwae_args(log_weights, op):
@@ -232,6 +306,12 @@ def _iwae_bound_backward_fake(grad, log_weights, bound):
         check_value(t.dim() == 1 and t.shape[0] == log_weights.shape[1],
                     lambda t=t, name=name: f"{op}: {name} must have shape [{log_weights.shape[1]}], got {sizes(t)}")
     return log_weights.new_empty(log_weights.shape)
+
+
+@torch.library.register_fake("dgm_fast::iwae_bound_with_grad")
+def _iwae_bound_with_grad_fake(log_weights, *, scale=1.0):
+    _check_iwae_args(log_weights, "iwae_bound_with_grad")
+    return log_weights.new_empty((log_weights.shape[1],)), log_weights.new_empty(log_weights.shape)
 
 
 def _iwae_bound_setup(ctx, inputs, output):

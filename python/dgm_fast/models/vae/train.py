@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import torch
 
+from ...ops.elbo import iwae_bound
 from ...train import distributed, fit
 from .._checks import check_choice, check_count, check_finite_parameters, training_rows
 from .model import VAE
@@ -23,8 +24,10 @@ def vae_loss(vae: VAE, x: torch.Tensor, objective: str = "elbo", k: int = 1, *,
     """``(loss, metrics)``: the batch's mean negative ELBO (``k`` samples averaged) or negative
     IWAE bound (``k`` samples), and ``metrics["bound"]``, the bound itself."""
     check_choice(objective, OBJECTIVES, "vae_loss", "objective")
-    bound = vae.elbo(x, k, generator=generator) if objective == "elbo" else vae.iwae_bound(x, k, generator=generator)
-    loss = -bound.mean()
+    if objective == "elbo":
+        loss = -vae.elbo(x, k, generator=generator).mean()
+    else:  # reduced by the fused op: on the CPU its gradient comes from the forward pass, scaled
+        loss = -iwae_bound(vae.log_weights(x, k, generator=generator), reduction="mean")
     return loss, {"bound": -loss.detach()}
 
 
