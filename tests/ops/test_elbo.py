@@ -267,7 +267,8 @@ def test_one_pass_gradient_equals_forward_then_backward(dtype, likelihood, reduc
     # (gaussian_elbo_with_grad, scaled by the reduction's row gradient): for a Bernoulli likelihood
     # always, for a Gaussian one when reduced. The loss must be the forward op's bits, and the
     # gradient the backward op's given the row gradients that torch's reduction passes back: bit
-    # for bit for an incoming gradient of 1 (the stored gradient returned untouched) and per row;
+    # for bit for an incoming gradient of 1 (the stored gradient returned untouched), per row, and
+    # per row from sum()'s backward (a 1 expanded to every row: returned untouched too);
     # for an incoming 0.3 on a mean (0.3 times the stored 1/B-scaled gradient, where the backward
     # op multiplies by 0.3/B) to within two roundings.
     B = 33
@@ -280,8 +281,8 @@ def test_one_pass_gradient_equals_forward_then_backward(dtype, likelihood, reduc
     assert torch.equal(loss.detach(), {"none": per_example, "mean": per_example.mean(),
                                        "sum": per_example.sum()}[reduction])
     g = torch.Generator().manual_seed(1)
-    incoming = ([torch.randn(B, generator=g, dtype=dtype)] if reduction == "none"
-                else [torch.tensor(1.0, dtype=dtype), torch.tensor(0.3, dtype=dtype)])
+    incoming = ([torch.randn(B, generator=g, dtype=dtype), torch.ones((), dtype=dtype).expand(B)]  # sum()'s
+                if reduction == "none" else [torch.tensor(1.0, dtype=dtype), torch.tensor(0.3, dtype=dtype)])
     for grad_in in incoming:
         got = torch.autograd.grad(loss, (recon, mu, log_var), grad_in, retain_graph=True)
         rows = _row_gradients(reduction, B, grad_in, dtype)
@@ -347,8 +348,8 @@ def test_iwae_one_pass_gradient(dtype, reduction, shape):
     bound = losses.iwae_bound(w, reduction=reduction)
     assert torch.equal(bound.detach(), {"none": per_example, "mean": per_example.mean(),
                                         "sum": per_example.sum()}[reduction])
-    incoming = ([torch.randn(B, generator=g, dtype=dtype)] if reduction == "none"
-                else [torch.tensor(1.0, dtype=dtype), torch.tensor(0.3, dtype=dtype)])
+    incoming = ([torch.randn(B, generator=g, dtype=dtype), torch.ones((), dtype=dtype).expand(B)]  # sum()'s
+                if reduction == "none" else [torch.tensor(1.0, dtype=dtype), torch.tensor(0.3, dtype=dtype)])
     eps = torch.finfo(dtype).eps
     for grad_in in incoming:
         (got,) = torch.autograd.grad(bound, w, grad_in, retain_graph=True)

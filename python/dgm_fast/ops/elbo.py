@@ -57,13 +57,16 @@ def _row_scale(reduction: str, rows: int, dtype: torch.dtype) -> float:
 def _times_incoming(grad: torch.Tensor, stored: torch.Tensor | None, row_dim: int) -> torch.Tensor | None:
     """A gradient computed in the forward pass for an incoming gradient of 1, times the incoming
     gradient ``grad``: a 0-dim one for a reduced loss, one per row (along ``row_dim`` of
-    ``stored``) otherwise. An incoming 1 on the CPU (``loss.backward()``, the usual case) leaves
-    ``stored`` as it is: no pass over it, and the bits of multiplying by 1."""
+    ``stored``) otherwise. An incoming 1 on the CPU leaves ``stored`` as it is (no pass over it,
+    and the bits of multiplying by 1): a reduced loss's ``loss.backward()``, or per row the 1
+    that ``sum()``'s backward expands to every row (stride 0)."""
     if stored is None:
         return None
+    single = grad.dim() == 0 or (grad.numel() > 0 and all(s == 0 for s in grad.stride()))
+    if (single and grad.device.type == "cpu" and not torch.compiler.is_compiling()
+            and grad.reshape(-1)[0].item() == 1.0):
+        return stored
     if grad.dim() == 0:
-        if grad.device.type == "cpu" and not torch.compiler.is_compiling() and grad.item() == 1.0:
-            return stored
         return grad.to(stored.dtype) * stored
     return grad.to(stored.dtype).unsqueeze(row_dim) * stored
 
