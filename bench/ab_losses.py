@@ -4,7 +4,7 @@ reference alternating, so that a shared VM's drift (±40 % between pytest-benchm
 falls on both alike. Prints, per case, the medians of `--pairs` alternating calls, `--repeats`
 times, and compile / dgm_fast for each repeat.
 
-    python bench/ab_losses.py [--pairs 400] [--repeats 3] [--glibc-heap-default]
+    python bench/ab_losses.py [--pairs 400] [--repeats 3] [--only iwae] [--glibc-heap-default]
     DGM_FAST_CPU_ISA=avx2 python bench/ab_losses.py     # the AVX2 loops on an AVX-512 CPU
 
 Each call allocates megabytes (a [1024, 784] gradient) and frees them. glibc's malloc hands a
@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="the cases whose name contains this, e.g. iwae")
     parser.add_argument("--glibc-heap-default", action="store_true",
                         help="keep glibc's adaptive trim and mmap thresholds (page faults vary by run)")
     args = parser.parse_args()
@@ -92,6 +93,8 @@ def main() -> None:
     print("| case | dgm_fast (µs) | torch.compile (µs) | compile / dgm_fast, each repeat |")
     print("|---|---|---|---|")
     for name, ours, theirs in cases():
+        if args.only not in name:
+            continue
         runs = [alternate(ours, theirs, args.pairs) for _ in range(args.repeats)]
         ratios = ", ".join(f"{b / a:.2f}×" for a, b in runs)
         print(f"| {name} | {statistics.median(a for a, _ in runs):,.1f} | {statistics.median(b for _, b in runs):,.1f} "
