@@ -9,6 +9,7 @@ loop trains data-parallel across processes: :mod:`dgm_fast.train.distributed`.
 
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .loop import Stateful, fit, make_loader, make_schedule
+from .loop import Stateful, fit, fused_adam, make_loader, make_schedule
 
-__all__ = ["Stateful", "distributed", "fit", "load_checkpoint", "make_loader", "make_schedule", "save_checkpoint"]
+__all__ = ["Stateful", "distributed", "fit", "fused_adam", "load_checkpoint", "make_loader", "make_schedule",
+           "save_checkpoint"]

@@ -30,7 +30,7 @@ from . import distributed
 
 from .checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["Stateful", "fit", "make_loader", "make_schedule"]
+__all__ = ["Stateful", "fit", "fused_adam", "make_loader", "make_schedule"]
 
 CHECKPOINT_FORMAT = 1
 _CHUNK_BATCHES = 256  # run_batches gets at most this many batches' rows at a time
@@ -162,6 +162,14 @@ def _distributed_sampler(loader: DataLoader):
     """The DistributedSampler behind ``loader``, if any."""
     sampler = getattr(_index_batches(loader), "sampler", None)
     return sampler if isinstance(sampler, DistributedSampler) else None
+
+
+def fused_adam(params, device: torch.device, **kwargs) -> torch.optim.Adam:
+    """torch's Adam, fused (one kernel for all parameters) on the CPU and CUDA, where torch has
+    that kernel: at small batches the per-parameter loop of the plain Adam is a large share of an
+    update (measured: half of a batch-20 wake-sleep update at 784-200-200). ``kwargs`` go to
+    ``torch.optim.Adam``."""
+    return torch.optim.Adam(params, fused=torch.device(device).type in ("cpu", "cuda"), **kwargs)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, lr_schedule, epochs: int | None):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 
 from ...ops.elbo import iwae_bound
-from ...train import distributed, fit
+from ...train import distributed, fit, fused_adam
 from .._checks import check_choice, check_count, check_finite_parameters, training_rows
 from .model import VAE
 
@@ -58,9 +58,7 @@ def fit_vae(
     data = training_rows(data, vae.n_visible, p.dtype, fn, binary=vae.likelihood == "bernoulli")
     check_finite_parameters(vae, fn)
     generator, shuffle_gen = distributed.run_generators(generator, p.device)
-    # torch's fused Adam: one kernel for all parameters, a large share of a small batch's update
-    optimizer = optimizer or torch.optim.Adam(vae.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-4,
-                                              fused=p.device.type in ("cpu", "cuda"))
+    optimizer = optimizer or fused_adam(vae.parameters(), p.device, lr=lr, betas=(0.9, 0.999), eps=1e-4)
 
     def step(batch) -> dict:
         x = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=p.device, dtype=p.dtype)
