@@ -391,30 +391,40 @@ void iwae_partials(const scalar_t* lp, int64_t K, int64_t B, acc_t* part_m, acc_
   const int64_t row_tiles = (K + kSampleChunk - 1) / kSampleChunk;
   at::parallel_for(0, row_tiles * col_tiles, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> buffer(kRun + kColumnChunk), m_run(kRun + kColumnChunk), s_run(kRun + kColumnChunk);
+    std::vector<acc_t> lo_run(kRun + kColumnChunk);
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t rt = tile / col_tiles, c0 = (tile % col_tiles) * kColumnChunk;
       const int64_t n = std::min(kColumnChunk, B - c0);
       const int64_t k0 = rt * kSampleChunk, k1 = std::min(K, k0 + kSampleChunk);
       const int64_t R = std::min(rows_per_run(n, B), k1 - k0);
-      // max over the tile's rows, per column and position in the run, then per column
+      // max and min over the tile's rows, per column and position in the run; the max then per column
       std::fill(m_run.begin(), m_run.begin() + R * n, -kInf);
+      std::fill(lo_run.begin(), lo_run.begin() + R * n, kInf);
       for (int64_t k = k0; k < k1; k += R) {
         const int64_t rows = std::min(R, k1 - k);
-        ELBO_LOOP(acc_t, max_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), rows * n);
+        ELBO_LOOP(acc_t, extrema_into)(run_as_acc(lp, B, k, rows, c0, n, buffer.data()), m_run.data(), lo_run.data(),
+                                       rows * n);
       }
       acc_t* m = part_m + rt * B + c0;
       acc_t* s = part_s + rt * B + c0;
       std::copy(m_run.begin(), m_run.begin() + n, m);
       for (int64_t r = 1; r < R; ++r) ELBO_LOOP(acc_t, max_into)(m_run.data() + r * n, m, n);
       for (int64_t r = 0; r < R; ++r) std::copy(m, m + n, m_run.begin() + r * n);  // replicated
+      // Whether every exp argument w - m of the tile lies where exp_normal_range is exact (false
+      // for an infinite or NaN maximum, and for a NaN anywhere)
+      bool normal_range = true;
+      for (int64_t j = 0; j < R * n; ++j) {
+        normal_range &= m_run[j] < kInf && lo_run[j] - m_run[j] >= dgm_fast::pm::Consts<acc_t>::kExpNormalLow;
+      }
       std::fill(s_run.begin(), s_run.begin() + R * n, acc_t(0));
       for (int64_t k = k0; k < k1; k += R) {
         const int64_t rows = std::min(R, k1 - k);
         const acc_t* run = run_as_acc(lp, B, k, rows, c0, n, buffer.data());
         if (terms) {
-          ELBO_LOOP(acc_t, exp_store_sum_into)(run, m_run.data(), terms + k * B + c0, s_run.data(), rows * n);
+          ELBO_LOOP(acc_t, exp_store_sum_into)(run, m_run.data(), terms + k * B + c0, s_run.data(), rows * n,
+                                               normal_range);
         } else {
-          ELBO_LOOP(acc_t, exp_sum_into)(run, m_run.data(), s_run.data(), rows * n);
+          ELBO_LOOP(acc_t, exp_sum_into)(run, m_run.data(), s_run.data(), rows * n, normal_range);
         }
       }
       std::fill(s, s + n, acc_t(0));

@@ -58,16 +58,22 @@ struct ElboLoops {
   //   m[j] = max(m[j], row[j]), NaN propagating
   void (*max_into_f32)(const float* row, float* m, int64_t n);
   void (*max_into_f64)(const double* row, double* m, int64_t n);
-  //   s[j] += exp(row[j] - m[j]), or (row[j] == m[j]) where m[j] is infinite
-  void (*exp_sum_into_f32)(const float* row, const float* m, float* s, int64_t n);
-  void (*exp_sum_into_f64)(const double* row, const double* m, double* s, int64_t n);
+  //   hi[j] = max(hi[j], row[j]) and lo[j] = min(lo[j], row[j]), NaN propagating
+  void (*extrema_into_f32)(const float* row, float* hi, float* lo, int64_t n);
+  void (*extrema_into_f64)(const double* row, double* hi, double* lo, int64_t n);
+  //   s[j] += exp(row[j] - m[j]), or (row[j] == m[j]) where m[j] is infinite; normal_range: the
+  //   caller knows every row[j] - m[j] lies in [kExpNormalLow, 0] (the same values, faster)
+  void (*exp_sum_into_f32)(const float* row, const float* m, float* s, int64_t n, bool normal_range);
+  void (*exp_sum_into_f64)(const double* row, const double* m, double* s, int64_t n, bool normal_range);
   //   out[j] = g[j] * exp(row[j] - lse[j]), 0 where lse[j] is -inf (softmax times a gradient)
   void (*softmax_grad_f32)(const float* row, const float* lse, const float* g, float* out, int64_t n);
   void (*softmax_grad_f64)(const double* row, const double* lse, const double* g, double* out,
                            int64_t n);
   //   exp_sum_into's terms, also stored: e[j] = the term added to s[j]
-  void (*exp_store_sum_into_f32)(const float* row, const float* m, float* e, float* s, int64_t n);
-  void (*exp_store_sum_into_f64)(const double* row, const double* m, double* e, double* s, int64_t n);
+  void (*exp_store_sum_into_f32)(const float* row, const float* m, float* e, float* s, int64_t n,
+                                 bool normal_range);
+  void (*exp_store_sum_into_f64)(const double* row, const double* m, double* e, double* s, int64_t n,
+                                 bool normal_range);
   //   v[j] *= c[j]
   void (*scale_by_f32)(float* v, const float* c, int64_t n);
   void (*scale_by_f64)(double* v, const double* c, int64_t n);

@@ -394,6 +394,25 @@ def test_iwae_bound_with_grad_op_infinities_and_threads():
                           {"scale": 0.5})
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_iwae_tiles_in_the_normal_range_give_the_general_exps_bits(dtype):
+    # A tile of samples whose exp arguments w - max all lie where exp's results are normal
+    # numbers takes exp_normal_range (one scaling step instead of two). A row of -1e4 added to the
+    # same tile sends it down the general path; that row's terms are exp(-1e4 - max) = 0 exactly,
+    # so every other row's gradient, exp(w - max) / sum scaled, must keep its bits: the exps and
+    # the sums are the same. The bounds then differ by log(201 / 200) alone.
+    g = torch.Generator().manual_seed(9)
+    w = (8 * torch.randn(200, 300, generator=g, dtype=torch.float64)).to(dtype)  # one tile of samples
+    far = torch.cat([w, torch.full((1, 300), -1e4, dtype=dtype)])
+    bound, grad = torch.ops.dgm_fast.iwae_bound_with_grad(w, scale=0.25)
+    bound_far, grad_far = torch.ops.dgm_fast.iwae_bound_with_grad(far, scale=0.25)
+    assert torch.equal(grad, grad_far[:200]) and (grad_far[200] == 0).all()
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(bound.double() - bound_far.double(), torch.full((300,), math.log(201 / 200),
+                               dtype=torch.float64), rtol=0, atol=8 * eps * bound.abs().max().item())
+    assert torch.equal(torch.ops.dgm_fast.iwae_bound(w), bound)
+
+
 def test_iwae_bound_reduced_gradcheck_and_errors():
     w = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
     for reduction in ("mean", "sum"):

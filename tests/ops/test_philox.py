@@ -116,8 +116,12 @@ z, e = ops.normal_reparam(torch.zeros(300_001), torch.zeros(300_001), generator=
 from dgm_fast import losses
 logits = torch.linspace(-30, 30, 200_003)
 gan = torch.stack(losses.gan_losses(logits, logits.flip(0) * 0.5, "reversed"))
-lw = torch.linspace(-50, 50, 1_000 * 300).reshape(1_000, 300).sin() * 40
-bound = losses.iwae_bound(lw)
+lw = (torch.linspace(-50, 50, 1_000 * 300).reshape(1_000, 300).sin() * 40).requires_grad_()
+bound = losses.iwae_bound(lw, reduction="mean")  # its gradient from the forward pass
+(lw_grad,) = torch.autograd.grad(bound, lw)
+lw_far = lw.detach().clone()
+lw_far[::7, ::3] -= 200  # tiles of samples down the general exp path (the others: exp_normal_range)
+iwae_far = torch.ops.dgm_fast.iwae_bound_with_grad(lw_far, scale=1.0)
 from dgm_fast.ops.bernoulli import bernoulli_sample_log_prob
 sample, log_q = bernoulli_sample_log_prob(torch.linspace(-12, 12, 100_001), generator=g)
 elbo = []
@@ -131,7 +135,7 @@ for likelihood in ("bernoulli", "gaussian"):
     elbo += [values.detach(), recon.grad, mu.grad, lv.grad]
 import hashlib
 h = hashlib.sha256()
-for t in (w.view(torch.int32), s, z, e, gan, bound, sample, log_q, *elbo):
+for t in (w.view(torch.int32), s, z, e, gan, bound.detach(), lw_grad, *iwae_far, sample, log_q, *elbo):
     h.update(t.numpy().tobytes())
 print(h.hexdigest())
 """

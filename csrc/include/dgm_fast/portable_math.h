@@ -162,6 +162,10 @@ struct Consts<float> {
   // nonzero results lie in [-103.97, 88.72]), and 2^k's halves stay normal
   static constexpr float kExpClampLow = -110.0f;
   static constexpr float kExpClampHigh = 100.0f;
+  // exp_normal_range's domain: k = round(x log2 e) in [-125, 127], so that exp(r) 2^k, with
+  // exp(r) in [0.70, 1.42], is a normal number and 2^k too.
+  static constexpr float kExpNormalLow = -86.0f;
+  static constexpr float kExpNormalHigh = 88.0f;
   static constexpr float kRoundShifter = 12582912.0f;  // 1.5 * 2^23
   static constexpr float kSqrt2 = 1.41421353816986083984f;
   static constexpr float kHalfPi = 1.57079632679489661923f;
@@ -178,6 +182,8 @@ struct Consts<double> {
   // the finite, nonzero results lie in [-745.13, 709.78]
   static constexpr double kExpClampLow = -760.0;
   static constexpr double kExpClampHigh = 720.0;
+  static constexpr double kExpNormalLow = -707.0;  // k in [-1021, 1023]
+  static constexpr double kExpNormalHigh = 709.0;
   static constexpr double kRoundShifter = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr double kSqrt2 = 1.41421356237309514547e+00;
   static constexpr double kHalfPi = 1.57079632679489655800e+00;
@@ -237,6 +243,18 @@ DGM_HD double cos_poly(double a2) {
 
 // ---- functions -----------------------------------------------------------------------------
 
+// exp(x) = 2^k exp(r) with k = round(x log2 e) and |r| <= ln2/2: returns exp(r) and k's two's
+// complement bits. k comes from one FMA that adds 1.5 * 2^mantissa, which leaves k in the low bits.
+template <typename T, typename U = decltype(bits_of(T()))>
+DGM_HD T exp_reduced(T x, U* k) {
+  using C = Consts<T>;
+  const T shifted = fma_rn(x, C::kLog2e, C::kRoundShifter);
+  const T kf = sub(shifted, C::kRoundShifter);
+  const T r = fma_rn(-kf, C::kLn2Lo, fma_rn(-kf, C::kLn2Hi, x));
+  *k = bits_of(shifted) - bits_of(C::kRoundShifter);
+  return exp_poly(r);
+}
+
 template <typename T>
 DGM_HD T exp(T x) {
   using C = Consts<T>;
@@ -247,16 +265,24 @@ DGM_HD T exp(T x) {
   // end (its integer k is garbage, but unsigned arithmetic on garbage is defined).
   T xc = x < C::kExpClampLow ? C::kExpClampLow : x;
   xc = xc > C::kExpClampHigh ? C::kExpClampHigh : xc;
-  // k = round(x log2 e): the FMA adds 1.5 * 2^mantissa, which leaves k in the low bits.
-  const T shifted = fma_rn(xc, C::kLog2e, C::kRoundShifter);
-  const T kf = sub(shifted, C::kRoundShifter);
-  const T r = fma_rn(-kf, C::kLn2Lo, fma_rn(-kf, C::kLn2Hi, xc));
-  const T p = exp_poly(r);
+  U k;
+  const T p = exp_reduced(xc, &k);
   // Scale by 2^k in two exact steps so that results in the subnormal range round only once.
-  const U k = bits_of(shifted) - bits_of(C::kRoundShifter);  // two's complement of k
   const U k1 = static_cast<U>(static_cast<std::make_signed_t<U>>(k) >> 1);  // floor(k / 2)
   const T result = mul(mul(p, pow2_bits(k1, T())), pow2_bits(k - k1, T()));
   return (x == x) ? result : x;
+}
+
+// exp(x) for x in [kExpNormalLow, kExpNormalHigh] only, where every result and 2^k itself are
+// normal numbers: one scaling step is then exact, so these are exp(x)'s bits, at about four
+// fifths of its cost (measured with AVX2). A loop may call it where it knows the range of its
+// arguments (the IWAE tiles: elbo_loops.inc); the range is not checked here.
+template <typename T>
+DGM_HD T exp_normal_range(T x) {
+  using U = decltype(bits_of(x));
+  U k;
+  const T p = exp_reduced(x, &k);
+  return mul(p, pow2_bits(k, T()));
 }
 
 template <typename T>
