@@ -127,7 +127,9 @@ sample, log_q = bernoulli_sample_log_prob(torch.linspace(-12, 12, 100_001), gene
 elbo = []
 x = (torch.linspace(0, 1, 64 * 784).reshape(64, 784).sin() > 0.5).float()
 for likelihood in ("bernoulli", "gaussian"):
-    recon = (torch.linspace(-20, 20, 64 * 784).reshape(64, 784).sin() * 8).requires_grad_()
+    recon = torch.linspace(-20, 20, 64 * 784).reshape(64, 784).sin() * 8
+    recon[::5] *= 15  # logits past +-86 in these rows: the general exp path (the others: exp_normal_range)
+    recon.requires_grad_()
     mu = torch.linspace(-3, 3, 64 * 50).reshape(64, 50).requires_grad_()
     lv = torch.linspace(-9, 4, 64 * 50).reshape(64, 50).cos().mul(5).requires_grad_()
     values = losses.gaussian_elbo(x, recon, mu, lv, likelihood=likelihood, reduction="none")

@@ -333,10 +333,32 @@ DGM_HD void sincos_2pi(T u, T* s, T* c) {
   *c = (quadrant == 1 || quadrant == 2) ? -c0 : c0;
 }
 
-// The logistic function from one exp(-|x|), which cannot overflow.
+// exp(x), by exp_normal_range where the caller knows x lies in its domain (kNormalRange): the
+// same bits either way.
+template <bool kNormalRange, typename T>
+DGM_HD T exp_in(T x) {
+  if constexpr (kNormalRange) {
+    return exp_normal_range(x);
+  } else {
+    return exp(x);
+  }
+}
+
+// Whether every |v[i]| <= kExpNormalLow's magnitude, so that exp(-|v[i]|) may take
+// exp_normal_range (false for a NaN): the check a loop over logits makes before choosing its
+// kNormalRange body. Vectorises (an AND reduction).
 template <typename T>
+inline bool abs_within_exp_normal_range(const T* __restrict v, int64_t n) {
+  constexpr T kMax = -Consts<T>::kExpNormalLow;
+  int ok = 1;
+  for (int64_t i = 0; i < n; ++i) ok &= (v[i] <= kMax) & (v[i] >= -kMax);
+  return ok != 0;
+}
+
+// The logistic function from one exp(-|x|), which cannot overflow.
+template <bool kNormalRange = false, typename T>
 DGM_HD T sigmoid(T x) {
-  const T e = exp(x >= T(0) ? -x : x);
+  const T e = exp_in<kNormalRange>(x >= T(0) ? -x : x);
   const T denom = add(T(1), e);
   return div(x >= T(0) ? T(1) : e, denom);
 }

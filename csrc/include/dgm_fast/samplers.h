@@ -70,20 +70,22 @@ DGM_HD T log1p_unit(T e) {
 }
 
 // -log Bernoulli(x | sigmoid(l)) = softplus(l) - x l = max(l, 0) - x l + log(1 + exp(-|l|)),
-// finite for every logit (no clamping) and branch-free.
-template <typename T>
+// finite for every logit (no clamping) and branch-free. kNormalRange: the caller knows
+// |l| <= -kExpNormalLow (pm::abs_within_exp_normal_range), and exp(-|l|) takes the cheaper path
+// to the same bits.
+template <bool kNormalRange = false, typename T>
 DGM_HD T bernoulli_nll_from_logit(T x, T l) {
   const T a = l < T(0) ? -l : l;
-  return pm::add(pm::sub(l > T(0) ? l : T(0), pm::mul(x, l)), log1p_unit(pm::exp(-a)));
+  return pm::add(pm::sub(l > T(0) ? l : T(0), pm::mul(x, l)), log1p_unit(pm::exp_in<kNormalRange>(-a)));
 }
 
 // Both at once, from the one exp(-|l|) they share: nll as bernoulli_nll_from_logit, and its
 // derivative in the logit, sigmoid(l) - x, with pm::sigmoid's arithmetic (the same bits as each
 // computed alone).
-template <typename T>
+template <bool kNormalRange = false, typename T>
 DGM_HD void bernoulli_nll_and_grad(T x, T l, T* nll, T* grad) {
   const T a = l < T(0) ? -l : l;
-  const T e = pm::exp(-a);
+  const T e = pm::exp_in<kNormalRange>(-a);
   *nll = pm::add(pm::sub(l > T(0) ? l : T(0), pm::mul(x, l)), log1p_unit(e));
   *grad = pm::sub(pm::div(l >= T(0) ? T(1) : e, pm::add(T(1), e)), x);
 }
