@@ -188,3 +188,19 @@ def test_bad_input_errors(fn, make_args, error, match):
 def test_generator_on_the_wrong_device():
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         bernoulli_sample_log_prob(torch.zeros(2, 2), generator=3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_logits_in_the_exp_normal_range_give_the_general_paths_bits(dtype):
+    # The CPU loops take exp_normal_range for exp(-|l|) when every logit of a call has |l| <= 86
+    # (707 in double), the general exp otherwise. One logit of -1e4 added at the end sends the
+    # call down the general path; element i's random word depends on i alone, so the first
+    # elements' probabilities, samples and log-probabilities must keep their bits.
+    logits = (6 * torch.randn(1000, generator=torch.Generator().manual_seed(2), dtype=torch.float64)).to(dtype)
+    far = torch.cat([logits, torch.tensor([-1e4], dtype=dtype)])
+    draws = [ops.bernoulli_logits(t, generator=torch.Generator().manual_seed(8), return_probs=True)
+             for t in (logits, far)]
+    assert torch.equal(draws[0][0], draws[1][0][:1000]) and torch.equal(draws[0][1], draws[1][1][:1000])
+    layer = [bernoulli_sample_log_prob(t.unsqueeze(1), generator=torch.Generator().manual_seed(8))  # log q per row
+             for t in (logits, far)]
+    assert torch.equal(layer[0][0], layer[1][0][:1000]) and torch.equal(layer[0][1], layer[1][1][:1000])

@@ -111,6 +111,7 @@ torch.set_num_threads({threads})
 g = torch.Generator().manual_seed(21)
 w = ops.uniform_bits(1_000_003, generator=g)
 s = ops.bernoulli_logits(torch.linspace(-4, 4, 500_000), generator=g)
+s_far = ops.bernoulli_logits(torch.linspace(-150, 150, 300_001), generator=g, return_probs=True)  # both exp paths
 z, e = ops.normal_reparam(torch.zeros(300_001), torch.zeros(300_001), generator=g)
 # the losses' loops share the per-instruction-set tables
 from dgm_fast import losses
@@ -124,6 +125,7 @@ lw_far[::7, ::3] -= 200  # tiles of samples down the general exp path (the other
 iwae_far = torch.ops.dgm_fast.iwae_bound_with_grad(lw_far, scale=1.0)
 from dgm_fast.ops.bernoulli import bernoulli_sample_log_prob
 sample, log_q = bernoulli_sample_log_prob(torch.linspace(-12, 12, 100_001), generator=g)
+far_draws = bernoulli_sample_log_prob(torch.linspace(-150, 150, 100_001), generator=g)
 elbo = []
 x = (torch.linspace(0, 1, 64 * 784).reshape(64, 784).sin() > 0.5).float()
 for likelihood in ("bernoulli", "gaussian"):
@@ -137,7 +139,8 @@ for likelihood in ("bernoulli", "gaussian"):
     elbo += [values.detach(), recon.grad, mu.grad, lv.grad]
 import hashlib
 h = hashlib.sha256()
-for t in (w.view(torch.int32), s, z, e, gan, bound.detach(), lw_grad, *iwae_far, sample, log_q, *elbo):
+for t in (w.view(torch.int32), s, *s_far, z, e, gan, bound.detach(), lw_grad, *iwae_far, sample, log_q, *far_draws,
+          *elbo):
     h.update(t.numpy().tobytes())
 print(h.hexdigest())
 """

@@ -95,9 +95,9 @@ DGM_HD void bernoulli_nll_and_grad(T x, T l, T* nll, T* grad) {
 // -log Bernoulli(sample | sigmoid(l)) = softplus(-l) if the sample is 1, softplus(l) if it is 0,
 // written as max(+-l, 0) + log(1 + exp(-|l|)): equal to bernoulli_nll_from_logit(sample, l) for
 // every finite l, and 0 rather than inf - inf for a saturated l = +-inf.
-template <typename T>
+template <bool kNormalRange = false, typename T>
 DGM_HD void bernoulli_sample_and_nll(T l, uint32_t word, T* sample, T* nll) {
-  const T e = pm::exp(l >= T(0) ? -l : l);
+  const T e = pm::exp_in<kNormalRange>(l >= T(0) ? -l : l);
   const T p = pm::div(l >= T(0) ? T(1) : e, pm::add(T(1), e));
   const T s = bernoulli_sample(p, word);
   const T signed_l = s == T(1) ? -l : l;
