@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -111,6 +112,6 @@ def save_curves(path: str | os.PathLike, history: Sequence[Mapping], panels: Seq
         if len(series) + len(bands) > 1:
             ax.legend(frameon=False)
     axes[-1].set_xlabel(xlabel)
-    if title:
-        fig.suptitle(title)
+    if title:  # wrapped to the figure's width: a long one ran off both edges
+        fig.suptitle("\n".join(textwrap.wrap(title, 64)), fontsize=11)
     _save(fig, path)
