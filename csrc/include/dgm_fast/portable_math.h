@@ -97,13 +97,6 @@ DGM_HD double fma_rn(double a, double b, double c) {
   return __builtin_fma(a, b, c);
 #endif
 }
-// Round to the nearest integer (ties to even) for |a| < 2^22 (float) or 2^51 (double): adding
-// and subtracting 1.5 * 2^mantissa leaves the integer part. Unlike nearbyint it is inline,
-// branch-free and vectorises.
-DGM_HD float round_small(float a) { return add(add(a, 12582912.0f), -12582912.0f); }
-DGM_HD double round_small(double a) {
-  return add(add(a, 6755399441055744.0), -6755399441055744.0);
-}
 template <typename T>
 DGM_HD T sub(T a, T b) {
   return add(a, -b);
@@ -191,6 +184,14 @@ struct Consts<double> {
   static constexpr int kExpBias = 1023;
   static constexpr double kMinNormal = 2.22507385850720138309e-308;
 };
+
+// Round to the nearest integer (ties to even) for |a| < 2^22 (float) or 2^51 (double): adding
+// and subtracting 1.5 * 2^mantissa (kRoundShifter) leaves the integer part. Unlike nearbyint it
+// is inline, branch-free and vectorises.
+template <typename T>
+DGM_HD T round_small(T a) {
+  return sub(add(a, Consts<T>::kRoundShifter), Consts<T>::kRoundShifter);
+}
 
 // exp(r) on |r| <= ln2/2 by its Taylor series: to r^7 in float (truncation < 6e-9 relative),
 // to r^13 in double (< 5e-18).
