@@ -155,10 +155,9 @@ struct Consts<float> {
   // nonzero results lie in [-103.97, 88.72]), and 2^k's halves stay normal
   static constexpr float kExpClampLow = -110.0f;
   static constexpr float kExpClampHigh = 100.0f;
-  // exp_normal_range's domain: k = round(x log2 e) in [-125, 127], so that exp(r) 2^k, with
-  // exp(r) in [0.70, 1.42], is a normal number and 2^k too.
+  // exp_normal_range's domain is [kExpNormalLow, 88]: k = round(x log2 e) in [-125, 127], so
+  // that exp(r) 2^k, with exp(r) in [0.70, 1.42], is a normal number and 2^k too.
   static constexpr float kExpNormalLow = -86.0f;
-  static constexpr float kExpNormalHigh = 88.0f;
   static constexpr float kRoundShifter = 12582912.0f;  // 1.5 * 2^23
   static constexpr float kSqrt2 = 1.41421353816986083984f;
   static constexpr float kHalfPi = 1.57079632679489661923f;
@@ -175,8 +174,7 @@ struct Consts<double> {
   // the finite, nonzero results lie in [-745.13, 709.78]
   static constexpr double kExpClampLow = -760.0;
   static constexpr double kExpClampHigh = 720.0;
-  static constexpr double kExpNormalLow = -707.0;  // k in [-1021, 1023]
-  static constexpr double kExpNormalHigh = 709.0;
+  static constexpr double kExpNormalLow = -707.0;  // the domain [-707, 709]: k in [-1021, 1023]
   static constexpr double kRoundShifter = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr double kSqrt2 = 1.41421356237309514547e+00;
   static constexpr double kHalfPi = 1.57079632679489655800e+00;
@@ -274,10 +272,10 @@ DGM_HD T exp(T x) {
   return (x == x) ? result : x;
 }
 
-// exp(x) for x in [kExpNormalLow, kExpNormalHigh] only, where every result and 2^k itself are
-// normal numbers: one scaling step is then exact, so these are exp(x)'s bits, at about four
-// fifths of its cost (measured with AVX2). A loop may call it where it knows the range of its
-// arguments (the IWAE tiles: elbo_loops.inc); the range is not checked here.
+// exp(x) for x in [kExpNormalLow, 88] (float) or [kExpNormalLow, 709] (double) only, where every
+// result and 2^k itself are normal numbers: one scaling step is then exact, so these are exp(x)'s
+// bits, at about four fifths of its cost (measured with AVX2). A loop may call it where it knows
+// the range of its arguments (the IWAE tiles, by_logit_exp_range); the range is not checked here.
 template <typename T>
 DGM_HD T exp_normal_range(T x) {
   using U = decltype(bits_of(x));
@@ -346,14 +344,21 @@ DGM_HD T exp_in(T x) {
 }
 
 // Whether every |v[i]| <= kExpNormalLow's magnitude, so that exp(-|v[i]|) may take
-// exp_normal_range (false for a NaN): the check a loop over logits makes before choosing its
-// kNormalRange body. Vectorises (an AND reduction).
+// exp_normal_range (false for a NaN). Vectorises (an AND reduction).
 template <typename T>
 inline bool abs_within_exp_normal_range(const T* __restrict v, int64_t n) {
   constexpr T kMax = -Consts<T>::kExpNormalLow;
   int ok = 1;
   for (int64_t i = 0; i < n; ++i) ok &= (v[i] <= kMax) & (v[i] >= -kMax);
   return ok != 0;
+}
+
+// A CPU loop over logits written once for both exps: body(std::true_type{}) when every |v[i]|
+// passes abs_within_exp_normal_range, body(std::false_type{}) otherwise; the body passes
+// decltype(normal)::value on as kNormalRange. The same bits either way.
+template <typename T, typename Body>
+inline auto by_logit_exp_range(const T* v, int64_t n, Body&& body) {
+  return abs_within_exp_normal_range(v, n) ? body(std::true_type{}) : body(std::false_type{});
 }
 
 // The logistic function from one exp(-|x|), which cannot overflow.

@@ -35,14 +35,15 @@ def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_example.sum() if reduction == "sum" else per_example.mean()
 
 
-def _gradient_in_forward(t: torch.Tensor, *params: torch.Tensor) -> bool:
-    """Whether a loss on ``t``'s device and dtype computes its gradient in the forward pass (the
-    ``*_with_grad`` ops' one native pass): on the CPU, in float32 or float64, with a gradient
-    wanted, in eager mode. Elsewhere the forward and backward ops run as two passes: a
+def _gradient_in_forward(*tensors: torch.Tensor) -> bool:
+    """Whether a loss of ``tensors`` (on the first one's device and dtype) computes its gradient
+    in the forward pass (the ``*_with_grad`` ops' one native pass): on the CPU, in float32 or
+    float64, with a gradient wanted, in eager mode. Elsewhere the forward and backward ops run as two passes: a
     reduced-precision gradient would be rounded to the input dtype before the incoming gradient
     multiplies it; on CUDA the check for an incoming gradient of exactly 1
     (:func:`_times_incoming`) would be a device sync; torch.compile sees the two ops, opaque."""
-    return (torch.is_grad_enabled() and any(p.requires_grad for p in params) and t.device.type == "cpu"
+    t = tensors[0]
+    return (torch.is_grad_enabled() and any(p.requires_grad for p in tensors) and t.device.type == "cpu"
             and t.dtype in (torch.float32, torch.float64) and not torch.compiler.is_compiling())
 
 
@@ -255,7 +256,7 @@ def iwae_bound(
     if reduction == "mean" and columns.shape[1] == 0:
         raise ValueError(f"iwae_bound: the batch is empty (log weights of shape {list(log_weights.shape)}); a "
                          "mean over no examples is undefined (reduction='sum' gives 0, 'none' an empty tensor)")
-    if _gradient_in_forward(columns, columns):
+    if _gradient_in_forward(columns):
         bound = _IwaeBoundOnePass.apply(columns, reduction)
     else:
         bound = _reduce(_lib.iwae_bound(columns), reduction)
