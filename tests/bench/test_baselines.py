@@ -151,3 +151,11 @@ def test_eager_bernoulli_layer_is_the_op():
     torch.testing.assert_close(eager_log_prob(sample, logits), bernoulli_log_prob(sample, logits))
     ours, ours_log_q = bernoulli_sample_log_prob(logits.expand(20000, 50, 30).reshape(-1, 30))
     torch.testing.assert_close(ours.reshape(20000, 50, 30).mean(0), torch.sigmoid(logits), atol=0.02, rtol=0)
+
+
+def test_parzen_baseline_is_the_op():
+    from dgm_fast.bench.bench_evaluate import eager_parzen
+
+    g = torch.Generator().manual_seed(0)
+    x, s = torch.rand(2100, 16, generator=g, dtype=torch.float64), torch.rand(700, 16, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(eager_parzen(x, s, 0.2), evaluate.parzen_log_likelihood(x, s, 0.2), rtol=1e-10, atol=1e-9)

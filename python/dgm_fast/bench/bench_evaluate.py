@@ -85,3 +85,47 @@ def test_ais(n_betas, impl, setting, measure):
         measure(group, impl, lambda: eager(step))
     else:
         measure(group, impl, graphed(ours if impl == DGM_FAST_GRAPH else eager, ()))
+
+
+# ---- Parzen-window log-densities ------------------------------------------------------------
+# N_x test points under the kernel density of N samples (MNIST-sized in the full run: the GAN
+# papers' 10,000 samples), float32:
+#   dgm_fast        dgm_fast.evaluate.parzen_log_likelihood: the native tiled op
+#   eager           the chunked plain-PyTorch log-sum-exp (eager_parzen): per chunk of 1,000
+#                   points, the squared distances by one product, then torch.logsumexp
+#   torch.compile   eager_parzen's per-chunk function compiled
+PARZEN_QUICK, PARZEN_FULL = ((500, 2000, 64),), ((500, 2000, 64), (2000, 10000, 784))
+PARZEN_CHUNK = 1000
+
+
+def eager_parzen_chunk(x, s, s_sq, sigma: float):
+    d2 = x.square().sum(1, keepdim=True) + s_sq - 2 * x @ s.t()
+    return torch.logsumexp(d2 * (-0.5 / sigma**2), dim=1)
+
+
+def eager_parzen(x, s, sigma: float, chunk_fn=eager_parzen_chunk):
+    """The Parzen log-density of each row of ``x`` under ``s`` in chunks of PARZEN_CHUNK points."""
+    import math
+
+    s_sq = s.square().sum(1)
+    log_norm = math.log(s.shape[0]) + 0.5 * s.shape[1] * math.log(2 * math.pi * sigma**2)
+    return torch.cat([chunk_fn(block, s, s_sq, sigma) for block in x.split(PARZEN_CHUNK)]) - log_norm
+
+
+@pytest.mark.parametrize("impl", [DGM_FAST, EAGER, COMPILE])
+@pytest.mark.parametrize("size", PARZEN_FULL, ids=lambda size: "x".join(map(str, size)))
+def test_parzen(size, impl, setting, measure):
+    if setting.quick and size not in PARZEN_QUICK:
+        pytest.skip("not in --quick")
+    n_x, n, d = size
+    g = torch.Generator().manual_seed(0)
+    x, s = (torch.rand(rows, d, generator=g).to(setting.device) for rows in (n_x, n))
+    group = f"evaluate parzen {n_x} points {n} samples D={d}"
+    sigma = 0.2
+    if impl == DGM_FAST:
+        measure(group, impl, lambda: evaluate.parzen_log_likelihood(x, s, sigma))
+    elif impl == EAGER:
+        measure(group, impl, lambda: eager_parzen(x, s, sigma))
+    else:
+        chunk_fn = torch.compile(eager_parzen_chunk)
+        measure(group, impl, lambda: eager_parzen(x, s, sigma, chunk_fn))

@@ -5,6 +5,9 @@
 * :mod:`.ais`: annealed importance sampling and reverse AIS, which bracket log Z.
 * :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs,
   Helmholtz machines), with standard errors and effective sample sizes.
+* :mod:`.parzen`: Parzen-window (kernel density) log-densities for models that can only be
+  sampled (GANs, GMMNs), with the bandwidth chosen on a validation set; a weak measure (see
+  there).
 * :mod:`.pseudo`: the pseudo-log-likelihood.
 * :mod:`.reconstruction`: the reconstruction error.
 * :mod:`.variational`: the variational lower bounds on a DBN's and a DBM's log-likelihood.
@@ -13,6 +16,7 @@
 from .ais import AISResult, ais, default_betas, reverse_ais
 from .exact import exact_log_likelihood, exact_log_partition, exact_log_prob, log_likelihood
 from .importance import ImportanceEstimate, importance_log_likelihood, importance_log_prob
+from .parzen import ParzenSelection, parzen_log_likelihood, select_parzen_sigma
 from .pseudo import pseudo_log_likelihood
 from .reconstruction import reconstruction_error
 from .variational import dbm_lower_bound, dbn_lower_bound
@@ -20,6 +24,7 @@ from .variational import dbm_lower_bound, dbn_lower_bound
 __all__ = [
     "AISResult",
     "ImportanceEstimate",
+    "ParzenSelection",
     "ais",
     "dbm_lower_bound",
     "dbn_lower_bound",
@@ -30,7 +35,9 @@ __all__ = [
     "importance_log_likelihood",
     "importance_log_prob",
     "log_likelihood",
+    "parzen_log_likelihood",
     "pseudo_log_likelihood",
     "reconstruction_error",
     "reverse_ais",
+    "select_parzen_sigma",
 ]

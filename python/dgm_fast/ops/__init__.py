@@ -7,13 +7,15 @@
 * :mod:`.bernoulli`: Bernoulli layers (a draw with its log-probability, the log-probability of
   given states) for the directed models;
 * :mod:`.elbo`, :mod:`.gan`, :mod:`.mmd`: the fused losses, whose public face is
-  :mod:`dgm_fast.losses`.
+  :mod:`dgm_fast.losses`;
+* :mod:`.parzen`: Parzen-window log-densities in tiles, whose public face is
+  :mod:`dgm_fast.evaluate.parzen`.
 
 Each op is also ``torch.ops.dgm_fast.<name>``, with a fake kernel for ``torch.compile`` and meta
 tensors and, where differentiable, an autograd formula.
 """
 
-from . import bernoulli, dbm, elbo, gan, mmd, rbm, samplers
+from . import bernoulli, dbm, elbo, gan, mmd, parzen, rbm, samplers
 from .samplers import bernoulli_logits, normal_reparam, uniform_bits
 
-__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "bernoulli", "dbm", "elbo", "gan", "mmd", "rbm", "samplers"]
+__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "bernoulli", "dbm", "elbo", "gan", "mmd", "parzen", "rbm", "samplers"]
