@@ -3,9 +3,10 @@ belong to it (``train.py``)."""
 
 from .dbm import DBM
 from .dbn import DBN
+from .gan import GAN
 from .helmholtz import HelmholtzMachine
 from .rbm import RBM
 from .sbn import SBN
 from .vae import VAE
 
-__all__ = ["DBM", "DBN", "HelmholtzMachine", "RBM", "SBN", "VAE"]
+__all__ = ["DBM", "DBN", "GAN", "HelmholtzMachine", "RBM", "SBN", "VAE"]
