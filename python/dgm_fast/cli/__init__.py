@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-from . import bench, data, dbm, dbn, helmholtz, info, rbm, repro, sbn, vae
+from . import bench, data, dbm, dbn, gan, gmmn, helmholtz, info, rbm, repro, sbn, vae
 from ._common import fail
 
-_TRAIN_COMMANDS = (rbm, dbn, dbm, sbn, helmholtz, vae)
+_TRAIN_COMMANDS = (rbm, dbn, dbm, sbn, helmholtz, vae, gan, gmmn)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,11 +17,11 @@ __all__ = ["GAN", "mlp"]
 OUTPUTS = ("sigmoid", "linear")
 
 
-def mlp(n_in: int, hidden, n_out: int, *, activation: str, generator: torch.Generator | None = None,
-        device=None, dtype=None) -> nn.Sequential:
-    """An MLP with ``activation`` (``"relu"`` or ``"leaky_relu"``, slope 0.2) between its linear
-    layers and a linear output; weights from ``nn.Linear``'s own initialisation, drawn from
-    ``generator``."""
+def mlp(n_in: int, hidden, n_out: int, *, activation: str, dropout: float = 0.0,
+        generator: torch.Generator | None = None, device=None, dtype=None) -> nn.Sequential:
+    """An MLP with ``activation`` (``"relu"`` or ``"leaky_relu"``, slope 0.2), then ``dropout``
+    if any, between its linear layers and a linear output; weights from ``nn.Linear``'s own
+    initialisation, drawn from ``generator``."""
     layers, width = [], n_in
     for n in [*hidden, n_out]:
         layer = nn.Linear(width, n, device=device, dtype=dtype)
@@ -30,8 +30,10 @@ def mlp(n_in: int, hidden, n_out: int, *, activation: str, generator: torch.Gene
             for p in layer.parameters():
                 p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 * bound - bound)
         layers += [layer, nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         width = n
-    return nn.Sequential(*layers[:-1])
+    return nn.Sequential(*layers[:-2 if dropout else -1])
 
 
 class GAN(ModelFile, nn.Module):
@@ -50,6 +52,9 @@ class GAN(ModelFile, nn.Module):
         hidden_sizes: the MLPs' hidden widths (default ``[256, 256]``; the discriminator's are
             the generator's reversed).
         output: ``"sigmoid"`` or ``"linear"``, the default generator's output.
+        discriminator_dropout: dropout after each hidden layer of the default discriminator (0.5:
+            Goodfellow et al. trained theirs with dropout; without it, on small data sets such as
+            digits, the discriminator wins early and the generator collapses onto a few images).
         generator_rng: seeds the default MLPs' weights.
 
     The latent draws are dgm_fast's Philox ``normal_reparam`` (the same seed gives the same
@@ -61,7 +66,7 @@ class GAN(ModelFile, nn.Module):
 
     def __init__(self, generator: nn.Module | None = None, discriminator: nn.Module | None = None, *,
                  n_visible: int | None = None, n_latent: int | None = None, hidden_sizes=None,
-                 output: str = "sigmoid", generator_rng: torch.Generator | None = None,
+                 output: str = "sigmoid", discriminator_dropout: float = 0.5, generator_rng: torch.Generator | None = None,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         super().__init__()
         if (generator is None) != (discriminator is None):
@@ -86,6 +91,8 @@ class GAN(ModelFile, nn.Module):
             hidden_sizes = [256, 256] if hidden_sizes is None else list(hidden_sizes)
             if not hidden_sizes or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in hidden_sizes):
                 raise ValueError(f"GAN: hidden_sizes must be positive integers, got {hidden_sizes!r}")
+            if not 0 <= discriminator_dropout < 1:
+                raise ValueError(f"GAN: discriminator_dropout must lie in [0, 1), got {discriminator_dropout!r}")
             if output not in OUTPUTS:
                 raise ValueError(f"GAN: output must be one of {OUTPUTS}, got {output!r}")
             if dtype is not None and not dtype.is_floating_point:
@@ -94,10 +101,12 @@ class GAN(ModelFile, nn.Module):
             generator = mlp(n_latent, hidden_sizes, self.n_visible, activation="relu", **args)
             if output == "sigmoid":
                 generator.append(nn.Sigmoid())
-            discriminator = mlp(self.n_visible, hidden_sizes[::-1], 1, activation="leaky_relu", **args)
+            discriminator = mlp(self.n_visible, hidden_sizes[::-1], 1, activation="leaky_relu",
+                                dropout=discriminator_dropout, **args)
         self.n_latent = check_count(n_latent, "n_latent", "GAN")
         self.hidden_sizes = hidden_sizes
         self.output = output
+        self.discriminator_dropout = discriminator_dropout
         self.generator = generator
         self.discriminator = discriminator
         if self.custom:
@@ -135,7 +144,7 @@ class GAN(ModelFile, nn.Module):
             raise TypeError("GAN: a GAN of your own modules cannot be rebuilt from a file; save its state_dict() "
                             "with torch.save and build the modules yourself")
         return {"n_visible": self.n_visible, "n_latent": self.n_latent, "hidden_sizes": self.hidden_sizes,
-                "output": self.output}
+                "output": self.output, "discriminator_dropout": self.discriminator_dropout}
 
     def _param(self) -> torch.Tensor:
         return next(self.generator.parameters())
