@@ -11,6 +11,8 @@
   binarization.
 * :class:`MemmapDataset` / :func:`load_memmap` (:mod:`.memmap`): rows of a memory-mapped file for
   data larger than memory.
+* :func:`ring_of_gaussians`, :func:`grid_of_gaussians` (:mod:`.toy2d`): 2-D mixtures with known
+  modes, for mode collapse.
 """
 
 from .binarize import DynamicBinarization, binarize
@@ -18,6 +20,7 @@ from .digits import load_digits
 from .errors import DatasetDownloadError, DatasetIntegrityError, DatasetNotFoundError
 from .idx import FASHION_MNIST_ROOT, load_fashion_mnist, load_idx, load_mnist_idx
 from .memmap import MemmapDataset, load_memmap
+from .toy2d import grid_of_gaussians, ring_of_gaussians
 from .mnist import (
     DATA_ENV_VAR,
     MNIST_PACKAGE,
@@ -49,5 +52,7 @@ __all__ = [
     "load_memmap",
     "load_mnist",
     "load_mnist_idx",
+    "grid_of_gaussians",
+    "ring_of_gaussians",
     "mnist_path",
 ]

@@ -5,6 +5,7 @@
 * :mod:`.ais`: annealed importance sampling and reverse AIS, which bracket log Z.
 * :mod:`.importance`: importance-sampled log p(x) with an inference model (VAEs, IWAEs,
   Helmholtz machines), with standard errors and effective sample sizes.
+* :mod:`.modes`: modes captured and the share of good samples, on mixtures with known modes.
 * :mod:`.parzen`: Parzen-window (kernel density) log-densities for models that can only be
   sampled (GANs, GMMNs), with the bandwidth chosen on a validation set; a weak measure (see
   there).
@@ -16,6 +17,7 @@
 from .ais import AISResult, ais, default_betas, reverse_ais
 from .exact import exact_log_likelihood, exact_log_partition, exact_log_prob, log_likelihood
 from .importance import ImportanceEstimate, importance_log_likelihood, importance_log_prob
+from .modes import ModeCoverage, mode_coverage
 from .parzen import ParzenSelection, parzen_log_likelihood, select_parzen_sigma
 from .pseudo import pseudo_log_likelihood
 from .reconstruction import reconstruction_error
@@ -24,6 +26,7 @@ from .variational import dbm_lower_bound, dbn_lower_bound
 __all__ = [
     "AISResult",
     "ImportanceEstimate",
+    "ModeCoverage",
     "ParzenSelection",
     "ais",
     "dbm_lower_bound",
@@ -35,6 +38,7 @@ __all__ = [
     "importance_log_likelihood",
     "importance_log_prob",
     "log_likelihood",
+    "mode_coverage",
     "parzen_log_likelihood",
     "pseudo_log_likelihood",
     "reconstruction_error",
