@@ -1,5 +1,5 @@
-"""The ``dgm-fast`` command line: ``dgm-fast info``, ``dgm-fast bench``, ``dgm-fast train <model>``
-and ``dgm-fast repro <paper>``, one module per subcommand (``info.py``, ``bench.py``, per model
+"""The ``dgm-fast`` command line: ``dgm-fast info``, ``dgm-fast bench``, ``dgm-fast train <model>``,
+``dgm-fast repro <paper>`` and ``dgm-fast demo <name>``, one module per subcommand (``info.py``, ``bench.py``, per model
 ``<model>.py`` and per paper ``repro_<paper>.py``, each with ``add_parser`` and ``run``).
 
 ``torchrun --nproc-per-node N -m dgm_fast train <model> ...`` runs a training command
@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from . import bench, data, dbm, dbn, gan, gmmn, helmholtz, info, rbm, repro, sbn, vae
+from . import bench, data, dbm, demo, dbn, gan, gmmn, helmholtz, info, rbm, repro, sbn, vae
 from ._common import fail
 
 _TRAIN_COMMANDS = (rbm, dbn, dbm, sbn, helmholtz, vae, gan, gmmn)
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_parser(sub)
     repro.add_parser(sub)
     data.add_parser(sub)
+    demo.add_parser(sub)
     p_train = sub.add_parser("train", help="train a model")
     train_sub = p_train.add_subparsers(dest="model", required=True)
     for command in _TRAIN_COMMANDS:

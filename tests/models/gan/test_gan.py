@@ -207,3 +207,23 @@ def test_bad_training_input():
         gan.generate(torch.zeros(4, 2, dtype=torch.float64))
     with pytest.raises(TypeError, match="parzen_log_likelihood"):
         gan.log_prob(torch.zeros(2, 5))
+
+
+def test_philox_dropout():
+    from dgm_fast.models.gan import Dropout
+
+    x = torch.ones(400, 250, dtype=torch.float64, requires_grad=True)
+    drop = Dropout(0.3, generator=torch.Generator().manual_seed(9))
+    y = drop(x)
+    kept = (y != 0).double()
+    # keep rate 0.7 within 4 standard errors (100,000 draws); kept elements scaled by 1 / 0.7
+    assert abs(kept.mean().item() - 0.7) < 4 * (0.21 / 1e5) ** 0.5
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.7))
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(grad, y.detach())  # d(x * mask / 0.7) / dx = mask / 0.7, here y itself
+    again = Dropout(0.3, generator=torch.Generator().manual_seed(9))(x)
+    assert torch.equal(again, y)  # the same seed, the same mask
+    drop.eval()
+    assert drop(x) is x
+    with pytest.raises(ValueError, match="p must lie"):
+        Dropout(1.0)

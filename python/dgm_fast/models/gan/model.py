@@ -8,13 +8,37 @@ import math
 import torch
 from torch import nn
 
-from ...ops.samplers import normal_reparam
+from ...ops.samplers import bernoulli_logits, normal_reparam
 from .._checks import check_count, check_rows
 from .._files import ModelFile
 
-__all__ = ["GAN", "mlp"]
+__all__ = ["GAN", "Dropout", "mlp"]
 
 OUTPUTS = ("sigmoid", "linear")
+
+
+class Dropout(nn.Module):
+    """``nn.Dropout`` with its mask drawn by dgm_fast's Philox sampler (``bernoulli_logits``, from
+    ``generator`` or torch's default one): torch's CPU ``bernoulli_`` took a third of a
+    digits-sized GAN update. Zeroes each element with probability ``p`` in training mode and
+    scales the others by ``1 / (1 - p)``; the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must lie in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.generator = generator
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep_logit = math.log1p(-self.p) - math.log(self.p)  # sigmoid(keep_logit) = 1 - p
+        keep = bernoulli_logits(x.new_full((), keep_logit).expand_as(x), generator=self.generator)
+        return x * keep.mul_(1 / (1 - self.p))
 
 
 def mlp(n_in: int, hidden, n_out: int, *, activation: str, dropout: float = 0.0,
@@ -31,7 +55,7 @@ def mlp(n_in: int, hidden, n_out: int, *, activation: str, dropout: float = 0.0,
                 p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 * bound - bound)
         layers += [layer, nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)]
         if dropout:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         width = n
     return nn.Sequential(*layers[:-2 if dropout else -1])
 

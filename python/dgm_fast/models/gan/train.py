@@ -28,7 +28,7 @@ from ...train import distributed, fit, fused_adam
 from .._checks import check_choice, check_count, check_finite_parameters
 from .model import GAN
 
-__all__ = ["KINDS", "discriminator_loss", "fit_gan", "generator_loss"]
+__all__ = ["KINDS", "discriminator_loss", "fit_gan", "gan_update", "generator_loss"]
 
 
 def discriminator_loss(gan: GAN, real: torch.Tensor, z: torch.Tensor):
@@ -49,6 +49,28 @@ def generator_loss(gan: GAN, z: torch.Tensor, kind: str, real_logits: torch.Tens
     fake_logits = gan.discriminate(gan.generate(z))
     _, loss = gan_losses(real_logits.detach(), fake_logits, kind)
     return loss, fake_logits
+
+
+def gan_update(gan: GAN, real: torch.Tensor, *, kind: str, optimizers, generator: torch.Generator | None = None,
+               generator_step: bool = True) -> dict:
+    """One update of Algorithm 1 on the batch ``real``: a discriminator step on it and as many
+    latent draws, then (``generator_step``) a generator step on fresh draws. ``optimizers``:
+    ``(generator's, discriminator's)``. Returns the metrics :func:`fit_gan` averages."""
+    g_opt, d_opt = optimizers
+    d_loss, real_logits, fake_logits = discriminator_loss(gan, real, gan.latent(real.shape[0], generator=generator))
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    metrics = {"d_loss": d_loss.detach(), "d_real": torch.sigmoid(real_logits.detach()).mean(),
+               "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+    if generator_step:
+        g_loss, _ = generator_loss(gan, gan.latent(real.shape[0], generator=generator), kind, real_logits)
+        g_opt.zero_grad(set_to_none=True)
+        # not into D's parameters: their gradients are not needed
+        g_loss.backward(inputs=[q for q in gan.generator.parameters() if q.requires_grad])
+        g_opt.step()
+        metrics["g_loss"] = g_loss.detach()
+    return metrics
 
 
 class _Updates:
@@ -114,25 +136,13 @@ def fit_gan(
         optimizers = (fused_adam(gan.generator.parameters(), p.device, lr=lr, betas=(0.5, 0.999)),
                       fused_adam(gan.discriminator.parameters(), p.device, lr=lr, betas=(0.5, 0.999)))
     g_opt, d_opt = optimizers
-    g_params = [q for q in gan.generator.parameters() if q.requires_grad]
     updates = _Updates()
 
     def step(batch) -> dict:
         real = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device=p.device, dtype=p.dtype)
-        d_loss, real_logits, fake_logits = discriminator_loss(gan, real, gan.latent(real.shape[0], generator=generator))
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
-        metrics = {"d_loss": d_loss.detach(), "d_real": torch.sigmoid(real_logits.detach()).mean(),
-                   "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
         updates.count += 1
-        if updates.count % k == 0:
-            g_loss, _ = generator_loss(gan, gan.latent(real.shape[0], generator=generator), kind, real_logits)
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward(inputs=g_params)  # not into D's parameters: their gradients are not needed
-            g_opt.step()
-            metrics["g_loss"] = g_loss.detach()
-        return metrics
+        return gan_update(gan, real, kind=kind, optimizers=optimizers, generator=generator,
+                          generator_step=updates.count % k == 0)
 
     evaluate = None if eval_fn is None else (lambda epoch: eval_fn(gan, epoch))
     header = {} if gan.custom else gan.checkpoint_header()
