@@ -327,3 +327,21 @@ def test_fused_losses_with_gradient_agree_on_cpu_and_cuda(reduction):
     want = torch.ops.dgm_fast.iwae_bound_backward(torch.full((33,), 0.5, dtype=torch.float64, device="cuda"),
                                                   w.cuda(), bound)
     assert torch.equal(grad, want)
+
+
+def test_parzen_and_the_gan_update_run_on_cuda():
+    # the tiled Parzen op (ATen products and the CUDA iwae_bound per tile) against the CPU; one
+    # GAN update (Philox latents and dropout masks, fused losses) on CUDA
+    from dgm_fast import GAN
+    from dgm_fast.evaluate import parzen_log_likelihood
+    from dgm_fast.models.gan import gan_update
+
+    g = torch.Generator().manual_seed(0)
+    x, s = torch.rand(5000, 20, generator=g, dtype=torch.float64), torch.rand(2500, 20, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(parzen_log_likelihood(x.cuda(), s.cuda(), 0.3).cpu(), parzen_log_likelihood(x, s, 0.3),
+                               rtol=1e-12, atol=1e-10)
+    gan = GAN(n_visible=20, n_latent=8, hidden_sizes=[32, 32], device="cuda")
+    opts = (torch.optim.Adam(gan.generator.parameters()), torch.optim.Adam(gan.discriminator.parameters()))
+    metrics = gan_update(gan, x[:64].float().cuda(), kind="non_saturating", optimizers=opts,
+                         generator=torch.Generator(device="cuda").manual_seed(1))
+    assert all(torch.isfinite(v) for v in metrics.values())

@@ -244,9 +244,9 @@ def _plot_modes(path: Path, samples: dict, toy: dict, modes: dict) -> None:
         data, centres = toy[name]
         for col, model in enumerate(models):
             ax = axes[row, col]
-            ax.scatter(data[:3000, 0], data[:3000, 1], s=2, color="0.65", label="data")
+            ax.scatter(data[:3000, 0], data[:3000, 1], s=14, color="0.75", label="data")
             x = samples[name, model]
-            ax.scatter(x[:, 0], x[:, 1], s=2, color="tab:red" if model != "vae" else "tab:blue", alpha=0.5,
+            ax.scatter(x[:, 0], x[:, 1], s=2, color="tab:red" if model != "vae" else "tab:blue", alpha=0.4,
                        label="samples")
             ax.scatter(centres[:, 0], centres[:, 1], s=12, marker="x", color="black", linewidths=0.8)
             m = modes[name][model]
@@ -258,7 +258,7 @@ def _plot_modes(path: Path, samples: dict, toy: dict, modes: dict) -> None:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("GANs seek modes (red), the VAE covers them (blue); grey: data, x: the modes", fontsize=11)
+    fig.suptitle("Samples of GANs (red) and a VAE (blue) over the data (grey); x: the modes' centres", fontsize=11)
     _save(fig, path)
 
 
