@@ -57,3 +57,20 @@ def test_changed_options_and_bad_values_get_clear_errors(tmp_path):
     assert proc.returncode == 2 and "--bandwidths must be positive" in proc.stderr
     proc = train("gmmn", tmp_path / "d", "--batch-size", "1", check=False)
     assert proc.returncode == 2 and "--batch-size >= 2" in proc.stderr
+
+
+def test_run_training_reports_interruptions_and_refusals(capsys):
+    from dgm_fast.cli._common import run_training
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def refused():
+        raise ValueError("data must be [rows, 64]")
+
+    assert run_training(interrupted, "out/checkpoint.pt holds the last completed epoch") == 130
+    assert "out/checkpoint.pt holds the last completed epoch: run the same command to resume" in capsys.readouterr().err
+    assert run_training(refused, "x") == 2
+    assert "dgm-fast: error: data must be [rows, 64]" in capsys.readouterr().err
+    result, seconds = run_training(lambda: [1, 2], "x")
+    assert result == [1, 2] and seconds >= 0

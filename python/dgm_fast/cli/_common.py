@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def fail(message: str) -> int:
     print(f"dgm-fast: error: {message}", file=sys.stderr)
     return 2
+
+
+def run_training(train: Callable[[], Any], holds: str) -> tuple[Any, float] | int:
+    """``(train(), seconds)``, or the command's exit code: 130 when it is interrupted (saying that
+    ``holds``, e.g. "runs/x/checkpoint.pt holds the last completed epoch", and that the same command
+    resumes), 2 when it refuses its input (a ValueError)."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        result = train()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {holds}: run the same command to resume", file=sys.stderr)
+        return 130
+    except ValueError as exc:
+        return fail(str(exc))
+    return result, time.perf_counter() - start
 
 
 def changed_options(config_path: Path, config: Mapping, names: Sequence[str]) -> tuple[str, str] | None:

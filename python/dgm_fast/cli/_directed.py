@@ -5,12 +5,12 @@ files and plots). Each command's file adds its model and algorithms."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 import torch
 
-from ._common import add_distributed_options, binary_images, fail, plots_unavailable, prepare_out, processes_phrase
+from ._common import (add_distributed_options, binary_images, fail, plots_unavailable, prepare_out, processes_phrase,
+                      run_training)
 
 EVAL_ROWS = 1000  # rows whose log-likelihood is estimated at the end
 
@@ -82,17 +82,12 @@ def run_directed(args: argparse.Namespace, *, kind: str, options: tuple[str, ...
     name = "-".join(map(str, [data.shape[1], *latent]))
     say(f"{kind} {name} on {len(data)} {args.data} images: {describe}, {args.epochs} epochs, batches of "
         f"{args.batch_size}" + processes_phrase(args.batch_size))
-    start = time.perf_counter()
-    try:
-        history = train(model, data, out / "checkpoint.pt", torch.Generator().manual_seed(args.seed + 1),
-                        not args.quiet and writer)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; {out / 'checkpoint.pt'} holds the last completed epoch: run the same command to "
-              "resume", file=sys.stderr)
-        return 130
-    except ValueError as exc:
-        return fail(str(exc))
-    seconds = time.perf_counter() - start
+    outcome = run_training(lambda: train(model, data, out / "checkpoint.pt", torch.Generator().manual_seed(args.seed + 1),
+                                         not args.quiet and writer),
+                           f"{out / 'checkpoint.pt'} holds the last completed epoch")
+    if isinstance(outcome, int):
+        return outcome
+    history, seconds = outcome
     if not writer:
         return 0
     evaluated = rows[:EVAL_ROWS]

@@ -6,12 +6,11 @@ and algorithm."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 import torch
 
-from ._common import fail, plots_unavailable, prepare_out
+from ._common import fail, plots_unavailable, prepare_out, run_training
 
 DIGITS_HELD_OUT = 150  # digits images each in the validation and the test set
 
@@ -84,16 +83,12 @@ def run_implicit(args: argparse.Namespace, *, kind: str, options: tuple[str, ...
     print(f"{kind} on {len(train_rows)} {args.data} images ({describe}), {args.epochs} epochs, batches of "
           f"{args.batch_size}", flush=True)
     torch.manual_seed(args.seed + 2)  # torch's own generator (dropout) too: the same command, the same run
-    start = time.perf_counter()
-    try:
-        history = train(model, train_rows, out, torch.Generator().manual_seed(args.seed + 1), not args.quiet)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; {out / 'checkpoint.pt'} holds the last completed epoch: run the same command to "
-              "resume", file=sys.stderr)
-        return 130
-    except ValueError as exc:
-        return fail(str(exc))
-    seconds = time.perf_counter() - start
+    outcome = run_training(lambda: train(model, train_rows, out, torch.Generator().manual_seed(args.seed + 1),
+                                         not args.quiet),
+                           f"the checkpoints in {out} hold the last completed epoch")
+    if isinstance(outcome, int):
+        return outcome
+    history, seconds = outcome
     start = time.perf_counter()
     samples = sample(model, args.parzen_samples, torch.Generator().manual_seed(args.seed + 3))
     chosen = select_parzen_sigma(valid_rows, samples)
