@@ -30,7 +30,8 @@ def test_selection_picks_the_best_candidate():
     sigmas = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
     chosen = select_parzen_sigma(validation, samples, sigmas)
     means = [parzen_log_likelihood(validation, samples, s).double().mean().item() for s in sigmas]
-    assert chosen.sigmas == sigmas and chosen.mean_log_likelihoods == pytest.approx(means, rel=1e-12)
+    # (float32: the one-pass product for all widths rounds otherwise than one product per width)
+    assert chosen.sigmas == sigmas and chosen.mean_log_likelihoods == pytest.approx(means, rel=1e-5)
     assert chosen.sigma == sigmas[max(range(len(sigmas)), key=means.__getitem__)]
     # too narrow a kernel scores far worse than the choice, too wide a little worse
     assert chosen.sigma not in (sigmas[0], sigmas[-1])

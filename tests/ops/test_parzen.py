@@ -27,6 +27,18 @@ def test_matches_reference_float64(n_x, n, d, sigma):
     torch.testing.assert_close(parzen_log_density(x, s, sigma), want, rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("n_x,n", [(7, 30), (4100, 2100)])
+def test_several_widths_in_one_pass_equal_one_at_a_time(n_x, n):
+    x, s = _points(n_x, 4, 20), _points(n, 4, 21)
+    widths = [0.05, 0.3, 2.0]
+    together = parzen_log_density(x, s, widths)
+    assert together.shape == (3, n_x)
+    for row, sigma in zip(together, widths):
+        torch.testing.assert_close(row, parzen_log_density(x, s, sigma), rtol=1e-12, atol=1e-10)
+        torch.testing.assert_close(row, reference.parzen.parzen_log_density(x, s, sigma, chunk=512), rtol=1e-12,
+                                   atol=1e-10)
+
+
 def test_one_kernel_is_the_gaussian_log_density():
     # N = 1: log N(x | s, sigma^2 I) in closed form, not through any logsumexp
     x, s, sigma = _points(6, 4, 3), _points(1, 4, 4), 0.7
@@ -74,8 +86,8 @@ def test_no_gradient():
 
 def test_opcheck():
     x, s = _points(20, 3, 15), _points(15, 3, 16)
-    torch.library.opcheck(torch.ops.dgm_fast.parzen_log_density.default, (x, s, 0.5))
-    torch.library.opcheck(torch.ops.dgm_fast.parzen_log_density.default, (x.float(), s.float(), 0.5))
+    torch.library.opcheck(torch.ops.dgm_fast.parzen_log_density.default, (x, s, [0.5]))
+    torch.library.opcheck(torch.ops.dgm_fast.parzen_log_density.default, (x.float(), s.float(), [0.5, 2.0]))
 
 
 def test_torch_compile_fullgraph():
@@ -98,6 +110,8 @@ def test_torch_compile_fullgraph():
         (torch.zeros(4, 2), torch.zeros(4, 2), 0.0, ValueError, "positive and finite"),
         (torch.zeros(4, 2), torch.zeros(4, 2), -1.0, ValueError, "positive and finite"),
         (torch.zeros(4, 2), torch.zeros(4, 2), float("nan"), ValueError, "positive and finite"),
+        (torch.zeros(4, 2), torch.zeros(4, 2), [1.0, -1.0], ValueError, "positive and finite"),
+        (torch.zeros(4, 2), torch.zeros(4, 2), [], ValueError, "at least one kernel width"),
         (torch.zeros(4, 2), torch.zeros(4, 2, device="meta"), 1.0, RuntimeError, "same device"),
     ],
 )

@@ -10,18 +10,20 @@ built on it (bandwidth selection, standard errors) is :mod:`dgm_fast.evaluate.pa
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 
 import torch
 
 from .. import _extension  # noqa: F401  (registers the ops)
-from ._checks import check_same_device, check_type, check_value, dtype_name, sizes
+from ._checks import check_same_device, check_type, check_value, doubles, dtype_name, sizes
 
 __all__ = ["parzen_log_density"]
 
 _lib = torch.ops.dgm_fast
 
 
-def parzen_log_density(x: torch.Tensor, samples: torch.Tensor, sigma: float) -> torch.Tensor:
+def parzen_log_density(x: torch.Tensor, samples: torch.Tensor, sigma: float | Sequence[float]) -> torch.Tensor:
     """``log p(x_i)`` under the Gaussian kernel density of ``samples``, ``[N_x]``:
 
     ``log (1/N) sum_j N(x_i | s_j, sigma^2 I)
@@ -31,7 +33,8 @@ def parzen_log_density(x: torch.Tensor, samples: torch.Tensor, sigma: float) -> 
         x: ``[N_x, D]`` float32 or float64, the points to evaluate (``N_x`` may be 0).
         samples: ``[N, D]``, same dtype and device, ``N >= 1``: the kernels' centres (a model's
             samples).
-        sigma: the kernels' standard deviation, positive.
+        sigma: the kernels' standard deviation, positive; or a sequence of them, which gives
+            ``[len(sigma), N_x]`` from one pass (each tile's product serves every width).
 
     Precision: the rows are centred on the samples' mean, and each squared distance is expanded
     as ``||x||^2 + ||s||^2 - 2 x.s``, whose absolute error is about ``max||x - mean||^2 * eps``
@@ -41,10 +44,12 @@ def parzen_log_density(x: torch.Tensor, samples: torch.Tensor, sigma: float) -> 
 
     An evaluation, not a loss: the result has no gradient (the inputs are detached).
     """
-    return _lib.parzen_log_density(x.detach(), samples.detach(), float(sigma))
+    if isinstance(sigma, numbers.Real):
+        return _lib.parzen_log_density(x.detach(), samples.detach(), [float(sigma)])[0]
+    return _lib.parzen_log_density(x.detach(), samples.detach(), [float(s) for s in sigma])
 
 
-def _check_args(x, samples, sigma, op):
+def _check_args(x, samples, sigmas, op):
     # csrc/parzen/parzen.cpp: check_parzen_args
     check_type(x.dtype in (torch.float32, torch.float64),
                lambda: f"{op}: x must be float32 or float64, got {dtype_name(x.dtype)}")
@@ -57,11 +62,12 @@ def _check_args(x, samples, sigma, op):
                 f"(features), got x of shape {sizes(x)} and samples of shape {sizes(samples)}")
     check_value(samples.shape[0] >= 1, lambda: f"{op}: samples is empty (shape {sizes(samples)}); a kernel density "
                 "needs at least one sample")
-    check_value(math.isfinite(sigma) and sigma > 0, lambda: f"{op}: sigma (the kernel's standard deviation) must be "
-                f"positive and finite, got {format(sigma, 'g')}")
+    check_value(len(sigmas) > 0, lambda: f"{op}: sigmas must name at least one kernel width")
+    check_value(all(math.isfinite(s) and s > 0 for s in sigmas), lambda: f"{op}: every sigma (the kernel's standard "
+                f"deviation) must be positive and finite, got {doubles(sigmas)}")
 
 
 @torch.library.register_fake("dgm_fast::parzen_log_density")
-def _parzen_log_density_fake(x, samples, sigma):
-    _check_args(x, samples, sigma, "parzen_log_density")
-    return x.new_empty(x.shape[0])
+def _parzen_log_density_fake(x, samples, sigmas):
+    _check_args(x, samples, sigmas, "parzen_log_density")
+    return x.new_empty(len(sigmas), x.shape[0])
