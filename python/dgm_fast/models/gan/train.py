@@ -97,7 +97,6 @@ def fit_gan(
     batch_size: int = 100,
     lr: float = 2e-4,
     optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
-    lr_schedule: str | Callable[[int], float] | None = None,
     generator: torch.Generator | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -146,7 +145,7 @@ def fit_gan(
 
     evaluate = None if eval_fn is None else (lambda epoch: eval_fn(gan, epoch))
     header = {} if gan.custom else gan.checkpoint_header()
-    return fit(step, data, model=gan, optimizer=g_opt, epochs=epochs, batch_size=batch_size, lr_schedule=lr_schedule,
+    return fit(step, data, model=gan, optimizer=g_opt, epochs=epochs, batch_size=batch_size,
                state={"discriminator_optimizer": d_opt, "updates": updates}, generators={"generator": generator},
                shuffle_generator=shuffle_gen, eval_fn=evaluate, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, extra=header, progress=progress, desc=f"GAN {kind} epochs")
