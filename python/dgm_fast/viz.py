@@ -16,7 +16,7 @@ import torch
 
 from ._io import atomic_write
 
-__all__ = ["MISSING_MATPLOTLIB", "image_grid", "save_curves", "save_image_grid"]
+__all__ = ["MISSING_MATPLOTLIB", "figure", "image_grid", "save_curves", "save_figure", "save_image_grid"]
 
 MISSING_MATPLOTLIB = (
     "dgm_fast draws its plots with matplotlib, which is not installed: "
@@ -24,7 +24,8 @@ MISSING_MATPLOTLIB = (
 )
 
 
-def _figure(**kwargs):
+def figure(**kwargs):
+    """A matplotlib ``Figure`` (no pyplot state), with a clear error when matplotlib is missing."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
@@ -32,7 +33,8 @@ def _figure(**kwargs):
     return Figure(**kwargs)
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Writes ``fig`` as a PNG at ``path``, atomically."""
     with atomic_write(path) as f:
         fig.savefig(f, format="png")
 
@@ -63,13 +65,13 @@ def save_image_grid(path: str | os.PathLike, images: torch.Tensor, *, nrow: int 
     grid = image_grid(images.clamp(0, 1), nrow)
     height, width = grid.shape
     top = 0.35 if title else 0.0  # inches for the title
-    fig = _figure(figsize=(width * pixel_inches, height * pixel_inches + top), dpi=dpi)
+    fig = figure(figsize=(width * pixel_inches, height * pixel_inches + top), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, height * pixel_inches / (height * pixel_inches + top)))
     ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.08 * top / (height * pixel_inches + top))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def save_curves(path: str | os.PathLike, history: Sequence[Mapping], panels: Sequence[Mapping], *,
@@ -98,7 +100,7 @@ def save_curves(path: str | os.PathLike, history: Sequence[Mapping], panels: Seq
             drawn.append((panel, series, bands))
     if not drawn:
         raise ValueError("save_curves: none of the panels' series is in the history")
-    fig = _figure(figsize=(6.4, 1.2 + 2.2 * len(drawn)), dpi=120, layout="constrained")
+    fig = figure(figsize=(6.4, 1.2 + 2.2 * len(drawn)), dpi=120, layout="constrained")
     axes = fig.subplots(len(drawn), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (panel, series, bands) in zip(axes, drawn):
         for label, (xs, lo, hi) in bands.items():
@@ -114,4 +116,4 @@ def save_curves(path: str | os.PathLike, history: Sequence[Mapping], panels: Seq
     axes[-1].set_xlabel(xlabel)
     if title:  # wrapped to the figure's width: a long one ran off both edges
         fig.suptitle("\n".join(textwrap.wrap(title, 64)), fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)

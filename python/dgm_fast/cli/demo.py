@@ -94,7 +94,7 @@ def _em(seed: int) -> tuple[dict, dict]:
     return summary, {"grid": grid, "density": density, "path": path, "draws": draws}
 
 
-def _train_2d(name: str, model: str, args, data: torch.Tensor, std: float) -> torch.Tensor:
+def _train_2d(model: str, args, data: torch.Tensor, std: float) -> torch.Tensor:
     """``SAMPLES`` samples of ``model`` (a GAN kind, or "vae") trained on ``data``."""
     from .. import GAN, VAE
     from ..models.gan import fit_gan
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
                 samples[name, model] = torch.load(path)
                 continue
             start = time.perf_counter()
-            samples[name, model] = _train_2d(name, model, args, data, std)
+            samples[name, model] = _train_2d(model, args, data, std)
             with atomic_write(path) as f:
                 torch.save(samples[name, model], f)
             cov = mode_coverage(samples[name, model], centres, std)
@@ -205,10 +205,10 @@ def _markdown(summary: dict, args) -> str:
 
 def _plot_kl(path: Path, kl: dict) -> None:
     from ..unified_view import mixture_log_density
-    from ..viz import _figure, _save
+    from ..viz import figure, save_figure
 
     x = torch.linspace(-5, 5, 2001, dtype=torch.float64)
-    fig = _figure(figsize=(7.0, 3.8), dpi=120, layout="constrained")
+    fig = figure(figsize=(7.0, 3.8), dpi=120, layout="constrained")
     ax = fig.subplots()
     ax.fill_between(x, mixture_log_density(x, *MIXTURE).exp(), color="0.8", label="p: 0.3 N(-2, 0.5²) + 0.7 N(2, 0.5²)")
 
@@ -227,7 +227,7 @@ def _plot_kl(path: Path, kl: dict) -> None:
     ax.legend(frameon=False, fontsize=7.5, loc="upper left")
     ax.set_ylim(0, 0.95)
     ax.set_title("One Gaussian fitted to two modes: KL(p‖q) covers, KL(q‖p) seeks (GAN view)", fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _nearest_mode(mean: float) -> int:
@@ -235,10 +235,10 @@ def _nearest_mode(mean: float) -> int:
 
 
 def _plot_modes(path: Path, samples: dict, toy: dict, modes: dict) -> None:
-    from ..viz import _figure, _save
+    from ..viz import figure, save_figure
 
     models = (*GAN_KINDS, "vae")
-    fig = _figure(figsize=(3.0 * len(models), 3.2 * len(TOY_DATA) + 0.5), dpi=110, layout="constrained")
+    fig = figure(figsize=(3.0 * len(models), 3.2 * len(TOY_DATA) + 0.5), dpi=110, layout="constrained")
     axes = fig.subplots(len(TOY_DATA), len(models), squeeze=False)
     for row, name in enumerate(TOY_DATA):
         data, centres = toy[name]
@@ -259,13 +259,13 @@ def _plot_modes(path: Path, samples: dict, toy: dict, modes: dict) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle("Samples of GANs (red) and a VAE (blue) over the data (grey); x: the modes' centres", fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _plot_em(path: Path, curves: dict, summary: dict) -> None:
-    from ..viz import _figure, _save
+    from ..viz import figure, save_figure
 
-    fig = _figure(figsize=(7.0, 5.6), dpi=120, layout="constrained")
+    fig = figure(figsize=(7.0, 5.6), dpi=120, layout="constrained")
     top, bottom = fig.subplots(2, 1)
     top.hist(curves["draws"][-1].numpy(), bins=40, density=True, color="tab:orange", alpha=0.6,
              label="data augmentation: 1,000 chains after 100 sweeps")
@@ -286,4 +286,4 @@ def _plot_em(path: Path, curves: dict, summary: dict) -> None:
     bottom.set_ylabel("π")
     bottom.legend(frameon=False, fontsize=8)
     fig.suptitle("EM and its stochastic twin (two-block Gibbs) on a two-component mixture", fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plot(path: Path, results: dict, args) -> None:
-    from ..viz import _figure, _save
+    from ..viz import figure, save_figure
 
-    fig = _figure(figsize=(6.4, 2.6 * len(results) + 0.6), dpi=120, layout="constrained")
+    fig = figure(figsize=(6.4, 2.6 * len(results) + 0.6), dpi=120, layout="constrained")
     axes = fig.subplots(len(results), 1, squeeze=False)[:, 0]
     for ax, (name, runs) in zip(axes, results.items()):
         n_patterns, n_code = EXPERIMENTS[name][:2]
@@ -146,4 +146,4 @@ def _plot(path: Path, results: dict, args) -> None:
     axes[-1].set_xlabel("epoch")
     fig.suptitle("Predictability minimization: the code units' objective per run\n(dashed: a binary factorial code)",
                  fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -11,6 +11,7 @@ from torch import nn
 from ...ops.samplers import bernoulli_logits, normal_reparam
 from .._checks import check_count, check_rows
 from .._files import ModelFile
+from .._layers import linear
 
 __all__ = ["GAN", "Dropout", "mlp"]
 
@@ -48,12 +49,7 @@ def mlp(n_in: int, hidden, n_out: int, *, activation: str, dropout: float = 0.0,
     initialisation, drawn from ``generator``."""
     layers, width = [], n_in
     for n in [*hidden, n_out]:
-        layer = nn.Linear(width, n, device=device, dtype=dtype)
-        bound = 1 / math.sqrt(width)
-        with torch.no_grad():
-            for p in layer.parameters():
-                p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 * bound - bound)
-        layers += [layer, nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)]
+        layers += [linear(width, n, generator, device, dtype), nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2)]
         if dropout:
             layers.append(Dropout(dropout))
         width = n

@@ -11,6 +11,7 @@ from torch import nn
 from ...ops.samplers import normal_reparam
 from .._checks import check_count, check_layer_sizes, check_rows
 from .._files import ModelFile
+from .._layers import linear
 from ..gan.model import mlp
 
 __all__ = ["Autoencoder", "GMMN"]
@@ -122,6 +123,5 @@ class Autoencoder(ModelFile, nn.Module):
 def _sigmoid_layers(sizes, *, generator, device, dtype) -> list[nn.Module]:
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [*mlp(n_in, [], n_out, activation="relu", generator=generator, device=device, dtype=dtype),
-                   nn.Sigmoid()]
+        layers += [linear(n_in, n_out, generator, device, dtype), nn.Sigmoid()]
     return layers

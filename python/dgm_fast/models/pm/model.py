@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .._checks import check_count, check_rows
+from .._layers import linear
 
 __all__ = ["PredictabilityMinimization", "predictor_error", "reconstruction_error", "unpredictability"]
 
@@ -45,12 +46,7 @@ def reconstruction_error(reconstruction: torch.Tensor, x: torch.Tensor) -> torch
 def _sigmoid_mlp(n_in: int, hidden, n_out: int, generator, init_scale, device, dtype) -> nn.Sequential:
     layers, width = [], n_in
     for n in [*hidden, n_out]:
-        layer = nn.Linear(width, n, device=device, dtype=dtype)
-        bound = init_scale or 1 / math.sqrt(width)
-        with torch.no_grad():
-            for p in layer.parameters():
-                p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 * bound - bound)
-        layers += [layer, nn.Sigmoid()]
+        layers += [linear(width, n, generator, device, dtype, bound=init_scale), nn.Sigmoid()]
         width = n
     return nn.Sequential(*layers)
 

@@ -14,6 +14,7 @@ from ...ops.elbo import gaussian_elbo, iwae_bound
 from ...ops.samplers import bernoulli_logits, normal_reparam
 from .._checks import check_choice, check_count, check_layer_sizes, check_rows
 from .._files import ModelFile
+from .._layers import linear
 
 __all__ = ["LIKELIHOODS", "VAE"]
 
@@ -21,23 +22,13 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _linear(n_in: int, n_out: int, generator, device, dtype) -> nn.Linear:
-    """``nn.Linear``'s own initialisation (uniform within 1/sqrt(fan_in)), drawn from ``generator``."""
-    layer = nn.Linear(n_in, n_out, device=device, dtype=dtype)
-    bound = 1 / math.sqrt(n_in)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.copy_(torch.rand(p.shape, generator=generator, dtype=p.dtype) * 2 * bound - bound)
-    return layer
-
-
 def _mlp(n_in: int, hidden: list[int], n_out: int, generator, device, dtype) -> nn.Sequential:
     """tanh hidden layers (as Burda et al.), a linear output."""
     layers, width = [], n_in
     for h in hidden:
-        layers += [_linear(width, h, generator, device, dtype), nn.Tanh()]
+        layers += [linear(width, h, generator, device, dtype), nn.Tanh()]
         width = h
-    return nn.Sequential(*layers, _linear(width, n_out, generator, device, dtype))
+    return nn.Sequential(*layers, linear(width, n_out, generator, device, dtype))
 
 
 def _gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
