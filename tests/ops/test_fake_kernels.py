@@ -27,6 +27,16 @@ def dbm_params():
     return [z(6, 4), z(4, 3)], [z(6), z(4), z(3)]
 
 
+def nade_params(dtype=f32):
+    """(bias_visible, bias_hidden, weight_in, weight_out) of a 4-visible, 3-hidden NADE."""
+    return [z(4, dtype=dtype), z(3, dtype=dtype), z(4, 3, dtype=dtype), z(4, 3, dtype=dtype)]
+
+
+def identity_orders(rows, D):
+    """[rows, D] copies of 0..D-1, from torch.zeros (so on the meta device in the fake run)."""
+    return z(rows, D, dtype=i64).add(1).cumsum(1).sub(1)
+
+
 CASES = {
     # samplers
     "bernoulli_logits ok": lambda: lib.bernoulli_logits(z(4, 3), z(3), return_probs=True),
@@ -107,6 +117,35 @@ CASES = {
     "dbm_mean_field one hidden layer": lambda: lib.dbm_mean_field(z(2, 6), [z(6, 4)], [z(6), z(4)], 3),
     "dbm_mean_field weight shape": lambda: lib.dbm_mean_field(z(2, 6), [z(6, 4), z(3, 4)], dbm_params()[1], 3),
     "dbm_mean_field v width": lambda: lib.dbm_mean_field(z(2, 5), *dbm_params(), 3),
+    # nade
+    "nade_log_prob ok": lambda: lib.nade_log_prob(z(2, 4), *nade_params()),
+    "nade_log_prob per-row order ok": lambda: lib.nade_log_prob(z(2, 4), *nade_params(), identity_orders(2, 4)),
+    "nade_log_prob empty batch ok": lambda: lib.nade_log_prob(z(0, 4), *nade_params()),
+    "nade_log_prob float16": lambda: lib.nade_log_prob(z(2, 4, dtype=f16), *nade_params(f16)),
+    "nade_log_prob x dtype": lambda: lib.nade_log_prob(z(2, 4, dtype=f64), *nade_params()),
+    "nade_log_prob x width": lambda: lib.nade_log_prob(z(2, 5), *nade_params()),
+    "nade_log_prob weight_in 1-D": lambda: lib.nade_log_prob(z(2, 4), z(4), z(3), z(4), z(4, 3)),
+    "nade_log_prob weight_out shape": lambda: lib.nade_log_prob(z(2, 4), z(4), z(3), z(4, 3), z(3, 4)),
+    "nade_log_prob bias_hidden shape": lambda: lib.nade_log_prob(z(2, 4), z(4), z(4), z(4, 3), z(4, 3)),
+    "nade_log_prob bias dtype": lambda: lib.nade_log_prob(z(2, 4), z(4, dtype=f64), *nade_params()[1:]),
+    "nade_log_prob order dtype": lambda: lib.nade_log_prob(z(2, 4), *nade_params(), z(4, dtype=i32)),
+    "nade_log_prob order shape": lambda: lib.nade_log_prob(z(2, 4), *nade_params(), z(3, 4, dtype=i64)),
+    "nade_log_prob_backward ok": lambda: lib.nade_log_prob_backward(z(2), None, z(2, 4), z(2, 4), *nade_params()[1:]),
+    "nade_log_prob_backward grad_logits ok": lambda: lib.nade_log_prob_backward(z(2), z(2, 4), z(2, 4), z(2, 4),
+                                                                                 *nade_params()[1:]),
+    "nade_log_prob_backward grad shape": lambda: lib.nade_log_prob_backward(z(3), None, z(2, 4), z(2, 4),
+                                                                             *nade_params()[1:]),
+    "nade_log_prob_backward grad dtype": lambda: lib.nade_log_prob_backward(z(2, dtype=f64), None, z(2, 4), z(2, 4),
+                                                                             *nade_params()[1:]),
+    "nade_log_prob_backward logits rows": lambda: lib.nade_log_prob_backward(z(2), None, z(2, 4), z(3, 4),
+                                                                              *nade_params()[1:]),
+    "nade_log_prob_backward grad_logits shape": lambda: lib.nade_log_prob_backward(z(2), z(2, 3), z(2, 4), z(2, 4),
+                                                                                    *nade_params()[1:]),
+    "nade_sample ok": lambda: lib.nade_sample(*nade_params(), 3),
+    "nade_sample none ok": lambda: lib.nade_sample(*nade_params(f64), 0),
+    "nade_sample negative": lambda: lib.nade_sample(*nade_params(), -2),
+    "nade_sample order rows": lambda: lib.nade_sample(*nade_params(), 3, z(2, 4, dtype=i64)),
+    "nade_sample int": lambda: lib.nade_sample(*nade_params(i64), 3),
     # parzen
     "parzen_log_density ok": lambda: lib.parzen_log_density(z(4, 3), z(5, 3), [0.5]),
     "parzen_log_density three widths ok": lambda: lib.parzen_log_density(z(4, 3), z(5, 3), [0.5, 1.0, 2.0]),

@@ -137,10 +137,19 @@ for likelihood in ("bernoulli", "gaussian"):
     values = losses.gaussian_elbo(x, recon, mu, lv, likelihood=likelihood, reduction="none")
     values.backward(torch.linspace(0.5, 2, 64))
     elbo += [values.detach(), recon.grad, mu.grad, lv.grad]
+from dgm_fast.ops.nade import nade_log_prob, nade_sample
+nade_params = [torch.linspace(-1, 1, 300).sin().requires_grad_(), torch.linspace(-1, 1, 70).cos().requires_grad_(),
+               *(torch.linspace(-3, 3, 300 * 70).reshape(300, 70).sin().mul(0.3 * k).requires_grad_() for k in (1, 2))]
+nade_x = (torch.linspace(0, 9, 33 * 300).reshape(33, 300).sin() > 0.3).float()
+nade_order = torch.stack([torch.randperm(300, generator=torch.Generator().manual_seed(r)) for r in range(33)])
+nade_lp, nade_logits = nade_log_prob(nade_x, *nade_params, nade_order)
+nade_lp.backward(torch.linspace(-1, 1, 33))
+nade = [nade_lp.detach(), nade_logits.detach(), *(p.grad for p in nade_params),
+        *(t.detach() for t in nade_sample(*nade_params, 17, generator=g))]
 import hashlib
 h = hashlib.sha256()
 for t in (w.view(torch.int32), s, *s_far, z, e, gan, bound.detach(), lw_grad, *iwae_far, sample, log_q, *far_draws,
-          *elbo):
+          *elbo, *nade):
     h.update(t.numpy().tobytes())
 print(h.hexdigest())
 """
@@ -163,7 +172,8 @@ def _digest(threads: int, isa: str) -> str | None:
 def test_results_do_not_depend_on_thread_count_or_instruction_set():
     # The CPU loops exist once per instruction set (baseline x86-64, AVX2, AVX-512); every
     # variant and every thread count must give the same bits (samplers, GAN losses, IWAE bound,
-    # ELBO and its gradients; the baseline variant's FMAs are libm's, the others' instructions).
+    # ELBO and its gradients, NADE's log-probabilities, gradients and samples; the baseline
+    # variant's FMAs are libm's, the others' instructions).
     digests = {(t, isa): _digest(t, isa) for t in (1, 2, 5) for isa in ("default", "avx2", "avx512")}
     ran = {k: v for k, v in digests.items() if v is not None}
     assert ("default" in {isa for _, isa in ran}) and len(ran) >= 3

@@ -8,6 +8,7 @@
   given states) for the directed models;
 * :mod:`.elbo`, :mod:`.gan`, :mod:`.mmd`: the fused losses, whose public face is
   :mod:`dgm_fast.losses`;
+* :mod:`.nade`: NADE's recurrence (the log-probability with its backward, ancestral sampling);
 * :mod:`.parzen`: Parzen-window log-densities in tiles, whose public face is
   :mod:`dgm_fast.evaluate.parzen`.
 
@@ -15,7 +16,7 @@ Each op is also ``torch.ops.dgm_fast.<name>``, with a fake kernel for ``torch.co
 tensors and, where differentiable, an autograd formula.
 """
 
-from . import bernoulli, dbm, elbo, gan, mmd, parzen, rbm, samplers
+from . import bernoulli, dbm, elbo, gan, mmd, nade, parzen, rbm, samplers
 from .samplers import bernoulli_logits, normal_reparam, uniform_bits
 
-__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "bernoulli", "dbm", "elbo", "gan", "mmd", "parzen", "rbm", "samplers"]
+__all__ = ["bernoulli_logits", "normal_reparam", "uniform_bits", "bernoulli", "dbm", "elbo", "gan", "mmd", "nade", "parzen", "rbm", "samplers"]

@@ -3,6 +3,6 @@
 take their random words explicitly, so that a test can feed a reference the very words the
 native op drew (:func:`dgm_fast.ops.uniform_bits` with the same seed)."""
 
-from . import bernoulli, dbm, elbo, gan, mmd, parzen, rbm, samplers
+from . import bernoulli, dbm, elbo, gan, mmd, nade, parzen, rbm, samplers
 
-__all__ = ["bernoulli", "dbm", "elbo", "gan", "mmd", "parzen", "rbm", "samplers"]
+__all__ = ["bernoulli", "dbm", "elbo", "gan", "mmd", "nade", "parzen", "rbm", "samplers"]
