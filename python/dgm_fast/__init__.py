@@ -1,7 +1,8 @@
 """dgm_fast: native (C++/CUDA) training and sampling for deep generative models on PyTorch.
 
 Models are at the top level (:class:`RBM`, :class:`DBN`, :class:`DBM`, :class:`SBN`,
-:class:`HelmholtzMachine`, :class:`VAE`, :class:`GAN`, :class:`GMMN`); the subpackages hold the rest:
+:class:`HelmholtzMachine`, :class:`VAE`, :class:`GAN`, :class:`GMMN`, :class:`NADE`, :class:`MADE`); the
+subpackages hold the rest:
 
 * :mod:`dgm_fast.ops`: the fused native ops, one module per family; :mod:`dgm_fast.reference`:
   their plain-PyTorch definitions;
@@ -18,7 +19,7 @@ import importlib
 from . import _extension  # loads the kernels; must come before the op wrappers
 from . import losses, models, ops
 from ._build import build_info
-from .models import DBM, DBN, GAN, GMMN, RBM, SBN, VAE, HelmholtzMachine
+from .models import DBM, DBN, GAN, GMMN, MADE, NADE, RBM, SBN, VAE, HelmholtzMachine
 
 __version__: str = _extension.BUILD_INFO["version"]
 
@@ -33,4 +34,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'dgm_fast' has no attribute {name!r}")
 
 
-__all__ = ["DBM", "DBN", "GAN", "GMMN", "HelmholtzMachine", "RBM", "SBN", "VAE", "build_info", "losses", "models", "ops", "__version__", *_LAZY_SUBMODULES]
+__all__ = ["DBM", "DBN", "GAN", "GMMN", "HelmholtzMachine", "MADE", "NADE", "RBM", "SBN", "VAE", "build_info", "losses", "models", "ops", "__version__", *_LAZY_SUBMODULES]
