@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-from . import bench, data, dbm, demo, dbn, gan, gmmn, helmholtz, info, rbm, repro, sbn, vae
+from . import bench, data, dbm, demo, dbn, gan, gmmn, helmholtz, info, made, nade, rbm, repro, sbn, vae
 from ._common import fail
 
-_TRAIN_COMMANDS = (rbm, dbn, dbm, sbn, helmholtz, vae, gan, gmmn)
+_TRAIN_COMMANDS = (rbm, dbn, dbm, sbn, helmholtz, vae, gan, gmmn, nade, made)
 
 
 def main(argv: list[str] | None = None) -> int:
