@@ -278,3 +278,4 @@ def test_nan_parameters_give_nan_log_probs_and_a_sampling_error():
     assert torch.isnan(log_prob).all()
     with pytest.raises(ValueError, match="conditional probabilities are NaN"):
         nade_sample(*params, 1000, generator=make_generator("cpu", 0))
+

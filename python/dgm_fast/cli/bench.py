@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ._common import fail
 
-FAMILIES = ("samplers", "bernoulli", "rbm", "dbn", "dbm", "helmholtz", "vae", "gan", "gmmn", "losses", "evaluate",
-            "data_parallel")
+FAMILIES = ("samplers", "bernoulli", "rbm", "dbn", "dbm", "helmholtz", "vae", "gan", "gmmn", "nade", "losses",
+            "evaluate", "data_parallel")
 
 
 def add_parser(sub) -> None:
