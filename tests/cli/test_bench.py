@@ -40,7 +40,7 @@ def test_quick_only_save_compare_and_smoke_become_pytest_benchmark_options():
 
 def test_unknown_family_is_refused():
     with pytest.raises(SystemExit):
-        parse("--only", "nade")
+        parse("--only", "no_such_family")
 
 
 def test_smoke_run_cannot_be_saved():

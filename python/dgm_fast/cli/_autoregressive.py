@@ -89,11 +89,16 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
         return fail(f"--data {args.data}: {exc}")
     model = build(train_rows.shape[1])
 
-    def validation(model, epoch) -> dict:
-        with torch.no_grad():
-            return {"valid_log_prob": torch.cat([model.log_prob(rows, **_first_only(model))
-                                                 for rows in valid_rows.split(EVAL_BATCH)]).mean().item()}
+    clock = [time.perf_counter()]
 
+    def validation(model, epoch) -> dict:
+        seconds = time.perf_counter() - clock[0]  # the epoch's training, without the validation
+        with torch.no_grad():
+            valid = torch.cat([model.log_prob(rows, **_first_only(model)) for rows in valid_rows.split(EVAL_BATCH)])
+        clock[0] = time.perf_counter()
+        return {"valid_log_prob": valid.mean().item(), "seconds": seconds}
+
+    clock[0] = time.perf_counter()
     print(f"{kind} on {len(train_rows)} {args.data} images (binarized stochastically with seed {args.seed}; "
           f"{describe}), {args.epochs} epochs, batches of {args.batch_size}", flush=True)
     outcome = run_training(lambda: train(model, train_rows, out / "checkpoint.pt",

@@ -5,9 +5,11 @@ they checkpoint as they go and resume when run again; each writes the Markdown t
 
 from __future__ import annotations
 
-from . import repro_dbm_mnist, repro_dbn_mnist, repro_iwae_mnist, repro_pm, repro_rbm_mnist, repro_sbn_mnist
+from . import (repro_autoregressive_mnist, repro_dbm_mnist, repro_dbn_mnist, repro_iwae_mnist, repro_pm, repro_rbm_mnist,
+               repro_sbn_mnist)
 
-_PAPERS = (repro_rbm_mnist, repro_dbn_mnist, repro_dbm_mnist, repro_sbn_mnist, repro_iwae_mnist, repro_pm)
+_PAPERS = (repro_rbm_mnist, repro_dbn_mnist, repro_dbm_mnist, repro_sbn_mnist, repro_iwae_mnist, repro_pm,
+           repro_autoregressive_mnist)
 
 
 def add_parser(sub) -> None:
