@@ -28,11 +28,16 @@ def test_writes_the_model_result_and_plots_then_resumes(tmp_path, model, args, s
     for name in ("checkpoint.pt", "result.json", "samples.png", "curve.png", f"{model}.pt"):
         assert (tmp_path / name).stat().st_size > 0, name
     result = json.loads((tmp_path / "result.json").read_text())
-    assert list(result["test_log_likelihood"]) == scores and result["test_rows"] == 150
+    # each score of the best-on-validation model (best_<model>.pt), then of the last epoch's
+    names = list(result["test_log_likelihood"])
+    best_epoch = max(result["history"], key=lambda h: h["valid_log_prob"])["epoch"]
+    assert names == [f"{s}; best validation, epoch {best_epoch}" for s in scores] + [f"{s}; last epoch, 3"
+                                                                                      for s in scores]
+    assert result["test_rows"] == 150 and (tmp_path / f"best_{model}.pt").stat().st_size > 0
     # 64 binary pixels: above 64 log(1/2) = -44.4 nats after 3 epochs, below 0
     assert all(-44.4 < s["mean"] < 0 and s["std_error"] > 0 for s in result["test_log_likelihood"].values())
     assert len(result["history"]) == 3 and all("valid_log_prob" in h for h in result["history"])
-    assert f"test log-likelihood ({scores[0]}) of the 150 test images" in first.stdout
+    assert f"test log-likelihood ({names[0]}) of the 150 test images" in first.stdout
     from dgm_fast import MADE, NADE
 
     cls = NADE if model == "nade" else MADE

@@ -63,8 +63,10 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
     ``build(n_visible)`` makes the model; ``train(model, rows, checkpoint, generator, progress,
     eval_fn)`` trains it (resuming from ``checkpoint``) and returns ``fit``'s history;
     ``final_scores(model, rows)`` gives the named exact log-likelihoods per row reported at the end
-    (the first is the headline: e.g. a MADE's ensemble, then its first mask set)."""
+    (the first is the headline: e.g. a MADE's ensemble, then its first mask set), of the model of
+    the best validation log-likelihood (``best_<model_file>``) and of the last epoch's."""
     import json
+    import math
     import time
     from pathlib import Path
 
@@ -79,7 +81,7 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
         return fail(problem)
     out = Path(args.out)
     config = {name: getattr(args, name) for name in options}
-    earlier = [out / "checkpoint.pt", out / "result.json", out / model_file]
+    earlier = [out / "checkpoint.pt", out / "result.json", out / model_file, out / f"best_{model_file}"]
     problem = prepare_out(out, config, options, earlier, args.restart, kind)
     if problem:
         return fail(problem)
@@ -89,14 +91,25 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
         return fail(f"--data {args.data}: {exc}")
     model = build(train_rows.shape[1])
 
+    def valid_log_prob(model) -> float:
+        with torch.no_grad():
+            return torch.cat([model.log_prob(rows, **_first_only(model))
+                              for rows in valid_rows.split(EVAL_BATCH)]).mean().item()
+
+    # The model of the best validation log-likelihood so far, kept as the papers chose theirs (an
+    # earlier run's file is scored again when the command resumes).
+    best_path = out / f"best_{model_file}"
+    best = [valid_log_prob(type(model).load(best_path)) if best_path.exists() else -math.inf]
     clock = [time.perf_counter()]
 
     def validation(model, epoch) -> dict:
         seconds = time.perf_counter() - clock[0]  # the epoch's training, without the validation
-        with torch.no_grad():
-            valid = torch.cat([model.log_prob(rows, **_first_only(model)) for rows in valid_rows.split(EVAL_BATCH)])
+        valid = valid_log_prob(model)
+        if valid > best[0]:
+            best[0] = valid
+            model.save(best_path)
         clock[0] = time.perf_counter()
-        return {"valid_log_prob": valid.mean().item(), "seconds": seconds}
+        return {"valid_log_prob": valid, "seconds": seconds}
 
     clock[0] = time.perf_counter()
     print(f"{kind} on {len(train_rows)} {args.data} images (binarized stochastically with seed {args.seed}; "
@@ -108,11 +121,17 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
         return outcome
     history, seconds = outcome
     start = time.perf_counter()
+    scored = {}
+    if history and best_path.exists():
+        best_epoch = max(history, key=lambda h: h["valid_log_prob"])["epoch"]
+        scored[f"best validation, epoch {best_epoch}"] = type(model).load(best_path)
+    scored[f"last epoch, {len(history)}"] = model
     with torch.no_grad():
         scores = {}
-        for rows in test_rows.split(EVAL_BATCH):
-            for name, values in final_scores(model, rows).items():
-                scores.setdefault(name, []).append(values)
+        for when, scored_model in scored.items():
+            for rows in test_rows.split(EVAL_BATCH):
+                for name, values in final_scores(scored_model, rows).items():
+                    scores.setdefault(f"{name}; {when}", []).append(values)
     results = {name: mean_and_error(torch.cat(parts)) for name, parts in scores.items()}
     eval_seconds = time.perf_counter() - start
     for name, (mean, error) in results.items():
