@@ -158,13 +158,20 @@ class MADE(ModelFile, nn.Module):
     def logits(self, x: torch.Tensor, mask: int = 0) -> torch.Tensor:
         """The conditional logits ``[B, D]`` of mask set ``mask``: ``logits[:, d]`` depends only
         on the units before d in ``orders[mask]``."""
+        return self._forward(x, self._masked_weights(mask))
+
+    def _masked_weights(self, mask: int) -> list[torch.Tensor]:
         masks = self._masks(mask)
+        weights = [layer.weight * m for layer, m in zip([*self.hidden, self.output], masks)]
+        return weights + ([self.direct_weight * masks[-1]] if self.direct else [])
+
+    def _forward(self, x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
         h = x
-        for layer, m in zip(self.hidden, masks):
-            h = F.relu(F.linear(h, layer.weight * m, layer.bias))
-        out = F.linear(h, self.output.weight * masks[-2], self.output.bias)
+        for layer, w in zip(self.hidden, weights):
+            h = F.relu(F.linear(h, w, layer.bias))
+        out = F.linear(h, weights[len(self.hidden)], self.output.bias)
         if self.direct:
-            out = out + F.linear(x, self.direct_weight * masks[-1])
+            out = out + F.linear(x, weights[-1])
         return out
 
     def _check(self, x, who):
@@ -204,8 +211,9 @@ class MADE(ModelFile, nn.Module):
             for m in which.unique().tolist():
                 rows = (which == m).nonzero()[:, 0]
                 xm = x[rows]
+                weights = self._masked_weights(m)  # once per mask set, not once per unit
                 for d in self.orders[m].tolist():
-                    logit = self.logits(xm, m)[:, d:d + 1].contiguous()
+                    logit = self._forward(xm, weights)[:, d:d + 1].contiguous()
                     s, p = bernoulli_logits(logit, generator=generator, return_probs=True)
                     xm[:, d] = s[:, 0]
                     probs[rows, d] = p[:, 0]
