@@ -142,8 +142,10 @@ Orderings orderings_cpu(const std::optional<at::Tensor>& order, int64_t D, const
     for (int64_t i = 0; i < D; ++i) {
       const int64_t v = p[r * D + i];
       const bool inside = v >= 0 && v < D;
-      const std::string where = o.dim() == 1 ? std::string("order") : "order[" + std::to_string(r) + "]";
-      TORCH_CHECK_VALUE(inside && !seen[v], op, ": ", where, " is not a permutation of 0..", D - 1, ": position ",
+      // (the message's arguments are evaluated only when the check fails)
+      TORCH_CHECK_VALUE(inside && !seen[v], op, ": ",
+                        o.dim() == 1 ? std::string("order") : "order[" + std::to_string(r) + "]",
+                        " is not a permutation of 0..", D - 1, ": position ",
                         i, " holds ", v,
                         inside ? ", which an earlier position holds too" : ", outside 0..D-1");
       seen[v] = 1;

@@ -44,7 +44,9 @@ struct DeviceOrderings {
   int64_t stride;
 };
 
-DeviceOrderings device_orderings(const std::optional<at::Tensor>& order, int64_t D, const at::Tensor& like) {
+// find_bad: the forward and the sampler mark bad rows; the backward only needs the indices.
+DeviceOrderings device_orderings(const std::optional<at::Tensor>& order, int64_t D, const at::Tensor& like,
+                                 bool find_bad = true) {
   const auto long_options = like.options().dtype(at::kLong);
   if (!order.has_value()) {
     at::Tensor identity = at::arange(D, long_options);
@@ -52,6 +54,7 @@ DeviceOrderings device_orderings(const std::optional<at::Tensor>& order, int64_t
     return {identity, bad, identity.const_data_ptr<int64_t>(), bad.const_data_ptr<bool>(), 0};
   }
   at::Tensor o = order->contiguous();
+  if (!find_bad) return {o, at::Tensor(), o.const_data_ptr<int64_t>(), nullptr, o.dim() == 1 ? 0 : D};
   at::Tensor bad = std::get<0>(o.sort(-1)).ne(at::arange(D, long_options)).any(-1).reshape({-1}).contiguous();
   return {o, bad, o.const_data_ptr<int64_t>(), bad.const_data_ptr<bool>(), o.dim() == 1 ? 0 : D};
 }
@@ -227,7 +230,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> nade_log_prob_backwar
   if (B == 0)
     return {at::zeros({D}, W.options()), at::zeros({H}, W.options()), at::zeros({D, H}, W.options()),
             at::zeros({D, H}, W.options())};
-  const DeviceOrderings ord = device_orderings(order, D, W);
+  const DeviceOrderings ord = device_orderings(order, D, W, /*find_bad=*/false);
   // Groups of rows: enough threads to fill the device, partial sums within 64 MiB.
   const int64_t by_threads = std::max<int64_t>(1, 16384 / H);
   const int64_t by_memory = std::max<int64_t>(1, (int64_t{1} << 26) / (16 * D * H));

@@ -56,12 +56,15 @@ def mean_and_error(values: torch.Tensor) -> tuple[float, float]:
 
 def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[str, ...], describe: str,
                        build: Callable[[int], torch.nn.Module], train: Callable,
+                       validation_score: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
                        final_scores: Callable[[torch.nn.Module, torch.Tensor], dict[str, torch.Tensor]],
                        model_file: str) -> int:
     """Runs an autoregressive model's training command.
 
     ``build(n_visible)`` makes the model; ``train(model, rows, checkpoint, generator, progress,
     eval_fn)`` trains it (resuming from ``checkpoint``) and returns ``fit``'s history;
+    ``validation_score(model, rows)`` is the exact log-likelihood per row scored on the validation
+    images after every epoch (one ordering or mask set: a MADE's ensemble would cost n_masks passes);
     ``final_scores(model, rows)`` gives the named exact log-likelihoods per row reported at the end
     (the first is the headline: e.g. a MADE's ensemble, then its first mask set), of the model of
     the best validation log-likelihood (``best_<model_file>``) and of the last epoch's."""
@@ -93,8 +96,7 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
 
     def valid_log_prob(model) -> float:
         with torch.no_grad():
-            return torch.cat([model.log_prob(rows, **_first_only(model))
-                              for rows in valid_rows.split(EVAL_BATCH)]).mean().item()
+            return torch.cat([validation_score(model, rows) for rows in valid_rows.split(EVAL_BATCH)]).mean().item()
 
     # The model of the best validation log-likelihood so far, kept as the papers chose theirs (an
     # earlier run's file is scored again when the command resumes).
@@ -158,8 +160,3 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
     print(f"wrote {out / model_file} and {out / 'result.json'}")
     return 0
 
-
-def _first_only(model) -> dict:
-    """The per-epoch validation scores one ordering or mask set (a MADE's ensemble costs n_masks
-    passes): a MADE's first mask set, a NADE's own ordering."""
-    return {"mask": 0} if hasattr(model, "n_masks") else {}

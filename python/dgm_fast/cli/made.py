@@ -56,4 +56,5 @@ def run(args: argparse.Namespace) -> int:
                 + ("" if args.direct else ", no direct connections")
                 + (", order-agnostic" if args.order_agnostic else ""))
     return run_autoregressive(args, kind="MADE", options=_OPTIONS, describe=describe, build=build, train=train,
+                              validation_score=lambda made, rows: made.log_prob(rows, mask=0),
                               final_scores=final_scores, model_file="made.pt")

@@ -59,4 +59,5 @@ def run(args: argparse.Namespace) -> int:
 
     describe = f"{hidden} hidden units" + (", order-agnostic" if args.order_agnostic else "")
     return run_autoregressive(args, kind="NADE", options=_OPTIONS, describe=describe, build=build, train=train,
+                              validation_score=lambda nade, rows: nade.log_prob(rows),
                               final_scores=final_scores, model_file="nade.pt")

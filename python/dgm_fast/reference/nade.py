@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from .bernoulli import bernoulli_log_prob
 from .samplers import bernoulli_logits
 
 __all__ = ["nade_log_prob", "nade_log_prob_cumsum", "nade_sample"]
@@ -20,11 +21,6 @@ def _orders(order: torch.Tensor | None, rows: int, D: int, device) -> torch.Tens
     if order is None:
         order = torch.arange(D, device=device)
     return order.expand(rows, D)
-
-
-def _bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    # x l - softplus(l), summed over the last dimension
-    return (x * logits - torch.nn.functional.softplus(logits)).sum(-1)
 
 
 def nade_log_prob(x, bias_visible, bias_hidden, weight_in, weight_out, order=None):
@@ -40,7 +36,7 @@ def nade_log_prob(x, bias_visible, bias_hidden, weight_in, weight_out, order=Non
         logit = bias_visible[d] + (weight_out[d] * torch.sigmoid(a)).sum(-1)
         logits = logits.index_put((rows, d), logit)
         a = a + x[rows, d, None] * weight_in[d]
-    return _bernoulli_log_prob(x, logits), logits
+    return bernoulli_log_prob(x, logits), logits
 
 
 def nade_log_prob_cumsum(x, bias_visible, bias_hidden, weight_in, weight_out, order=None):
@@ -53,7 +49,7 @@ def nade_log_prob_cumsum(x, bias_visible, bias_hidden, weight_in, weight_out, or
     a = bias_hidden + terms.cumsum(1) - terms  # the sum over the positions before i
     logits_ordered = bias_visible[orders] + (weight_out[orders] * torch.sigmoid(a)).sum(-1)
     logits = torch.empty_like(logits_ordered).scatter(1, orders, logits_ordered)
-    return _bernoulli_log_prob(x, logits), logits
+    return bernoulli_log_prob(x, logits), logits
 
 
 def nade_sample(bias_visible, bias_hidden, weight_in, weight_out, n, order=None, words=None):
