@@ -63,3 +63,39 @@ def test_changed_options_and_bad_values_get_clear_errors(tmp_path):
     assert proc.returncode == 2 and "--hidden must be comma-separated integers" in proc.stderr
     proc = train("made", tmp_path / "e", "--lr", "0", check=False)
     assert proc.returncode == 2 and "--lr must be > 0" in proc.stderr
+
+
+def test_a_run_at_a_constant_rate_goes_on_when_epochs_are_raised(tmp_path):
+    common = ["--hidden", "30,30", "--masks", "2", "--no-plots"]
+    train("made", tmp_path / "on", "--epochs", 2, *common)
+    two = json.loads((tmp_path / "on" / "result.json").read_text())
+    proc = train("made", tmp_path / "on", "--epochs", 3, *common)
+    three = json.loads((tmp_path / "on" / "result.json").read_text())
+    assert [h["epoch"] for h in three["history"]] == [1, 2, 3] and three["history"][:2] == two["history"]
+    assert "last epoch, 3" in proc.stdout
+    # the resumed run is the run of three epochs from the start, bit for bit
+    train("made", tmp_path / "straight", "--epochs", 3, *common)
+    straight = json.loads((tmp_path / "straight" / "result.json").read_text())
+    drop = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    assert drop(three["history"]) == drop(straight["history"])
+    from dgm_fast import MADE
+
+    resumed, direct = (MADE.load(tmp_path / d / "made.pt").state_dict() for d in ("on", "straight"))
+    assert all(torch.equal(resumed[k], direct[k]) for k in direct)
+    proc = train("made", tmp_path / "on", "--epochs", 2, *common, check=False)  # fewer: refused
+    assert proc.returncode == 2 and "--epochs 3, not --epochs 2" in proc.stderr
+    assert "--epochs may be raised to go on training" in proc.stderr
+
+
+def test_a_scheduled_rate_spans_its_epochs_so_they_cannot_be_raised(tmp_path):
+    common = ["--hidden", "12", "--no-plots", "--lr-schedule", "cosine"]
+    proc = train("nade", tmp_path, "--epochs", 2, *common)
+    assert "(cosine decay)" in proc.stdout
+    result = json.loads((tmp_path / "result.json").read_text())
+    # the rate set at each epoch's end for the next: the half cosine from 1e-3 reaches 0 at --epochs
+    assert [h["lr"] for h in result["history"]] == pytest.approx([5e-4, 0.0], abs=1e-12)
+    proc = train("nade", tmp_path, "--epochs", 3, *common, check=False)
+    assert proc.returncode == 2 and "--epochs 2, not --epochs 3" in proc.stderr
+    assert "may be raised" not in proc.stderr
+    proc = train("nade", tmp_path, "--epochs", 2, "--hidden", "12", "--no-plots", check=False)
+    assert proc.returncode == 2 and "--lr-schedule cosine, not --lr-schedule constant" in proc.stderr

@@ -99,6 +99,27 @@ def test_restart_and_changed_options(tmp_path):
     assert [r["epoch"] for r in history(tmp_path)] == [1]
 
 
+def test_changed_options_lets_listed_options_grow_and_reads_older_configs(tmp_path):
+    from dgm_fast.cli._common import changed_options
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"epochs": 10, "lr": 0.1}))  # written before --lr-schedule existed
+    names = ("epochs", "lr", "lr_schedule")
+    same = {"epochs": 10, "lr": 0.1, "lr_schedule": "constant"}
+    assert changed_options(path, same, names) == ("--lr-schedule None", "--lr-schedule constant")
+    assert changed_options(path, same, names, older_default={"lr_schedule": "constant"}) is None
+    assert changed_options(path, {**same, "lr_schedule": "cosine"}, names, older_default={"lr_schedule": "constant"}) \
+        == ("--lr-schedule constant", "--lr-schedule cosine")
+    old = {"older_default": {"lr_schedule": "constant"}}
+    assert changed_options(path, {**same, "epochs": 20}, names, **old) == ("--epochs 10", "--epochs 20")
+    assert changed_options(path, {**same, "epochs": 20}, names, may_raise=("epochs",), **old) is None
+    assert changed_options(path, {**same, "epochs": 5}, names, may_raise=("epochs",), **old) == ("--epochs 10",
+                                                                                                "--epochs 5")
+    assert changed_options(path, {**same, "epochs": 20, "lr": 0.2}, names, may_raise=("epochs",), **old) \
+        == ("--lr 0.1", "--lr 0.2")
+    assert changed_options(tmp_path / "absent.json", same, names) is None
+
+
 def test_corrupt_checkpoint_is_reported(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     proc = run_cli("--out", tmp_path, "--epochs", 1, check=False)

@@ -29,8 +29,9 @@ def test_table_rows_resume_and_only(mnist_root, tmp_path):
     assert -544 < nade_ll < -60 and result["test_rows"] == 10_000  # above 784 log(1/2)
     repro(tmp_path)  # NADE resumed at its end (not trained again), MADE trained
     text = (tmp_path / "table.md").read_text()
-    assert "| MADE, hidden 12, 2 mask sets (ensemble of 2 mask sets; best validation, epoch 1) | 1 |" in text
-    assert "| MADE, hidden 12, 2 mask sets (mask set 0; last epoch, 1) | 1 |" in text
+    assert ("| MADE, hidden 12, 2 mask sets (ensemble of 2 mask sets; best validation, epoch 1) "
+            "| Adam, lr 0.001, constant | 1 |") in text
+    assert "| MADE, hidden 12, 2 mask sets (mask set 0; last epoch, 1) | Adam, lr 0.001, constant | 1 |" in text
     again = json.loads((tmp_path / "nade" / "result.json").read_text())
     assert again["history"] == result["history"]
     assert again["test_log_likelihood"]["own ordering; last epoch, 1"]["mean"] == nade_ll

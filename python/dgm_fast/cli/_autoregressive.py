@@ -21,6 +21,10 @@ def add_common_options(p, *, hidden: str, epochs: int, batch_size: int, lr: floa
     p.add_argument("--epochs", type=int, default=epochs, help="(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=batch_size, help="(default: %(default)s)")
     p.add_argument("--lr", type=float, default=lr, help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], default="constant",
+                   help="the learning rate over the epochs: constant, or decayed to 0 at --epochs along a line or a "
+                   "half cosine (default: %(default)s). Under a constant rate a finished or interrupted run can be "
+                   "continued with a larger --epochs")
     p.add_argument("--order-agnostic", action="store_true",
                    help="train for every ordering of the pixels at once (Uria et al. 2014)")
     p.add_argument("--seed", type=int, default=0,
@@ -85,7 +89,10 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
     out = Path(args.out)
     config = {name: getattr(args, name) for name in options}
     earlier = [out / "checkpoint.pt", out / "result.json", out / model_file, out / f"best_{model_file}"]
-    problem = prepare_out(out, config, options, earlier, args.restart, kind)
+    # A schedule spans --epochs, so only a constant rate lets a run go on for more of them.
+    problem = prepare_out(out, config, options, earlier, args.restart, kind,
+                          may_raise=("epochs",) if args.lr_schedule == "constant" else (),
+                          older_default={"lr_schedule": "constant"})
     if problem:
         return fail(problem)
     try:
@@ -115,7 +122,8 @@ def run_autoregressive(args: argparse.Namespace, *, kind: str, options: tuple[st
 
     clock[0] = time.perf_counter()
     print(f"{kind} on {len(train_rows)} {args.data} images (binarized stochastically with seed {args.seed}; "
-          f"{describe}), {args.epochs} epochs, batches of {args.batch_size}", flush=True)
+          f"{describe}), {args.epochs} epochs, batches of {args.batch_size}, Adam at lr {args.lr:g}"
+          + ("" if args.lr_schedule == "constant" else f" ({args.lr_schedule} decay)"), flush=True)
     outcome = run_training(lambda: train(model, train_rows, out / "checkpoint.pt",
                                          torch.Generator().manual_seed(args.seed + 1), not args.quiet, validation),
                            f"{out / 'checkpoint.pt'} holds the last completed epoch")

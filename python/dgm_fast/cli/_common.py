@@ -31,14 +31,19 @@ def run_training(train: Callable[[], Any], holds: str) -> tuple[Any, float] | in
     return result, time.perf_counter() - start
 
 
-def changed_options(config_path: Path, config: Mapping, names: Sequence[str]) -> tuple[str, str] | None:
+def changed_options(config_path: Path, config: Mapping, names: Sequence[str], *, may_raise: Sequence[str] = (),
+                    older_default: Mapping[str, Any] | None = None) -> tuple[str, str] | None:
     """The options among ``names`` with which the run saved in ``config_path`` (its config.json)
     differs from ``config``, as command-line text, ``("--lr 0.02", "--lr 0.01")``; None when they
-    agree or nothing was saved. Resuming with other options would silently mix two runs."""
+    agree or nothing was saved. Resuming with other options would silently mix two runs, except
+    that an option in ``may_raise`` (e.g. ``epochs`` under a constant learning rate) may grow: the
+    run then goes on. ``older_default`` gives the value of an option that a config.json written
+    before the option existed lacks."""
     if not config_path.exists():
         return None
-    saved = json.loads(config_path.read_text())
-    changed = [n for n in names if saved.get(n) != config[n]]
+    saved = {**(older_default or {}), **json.loads(config_path.read_text())}
+    changed = [n for n in names if saved.get(n) != config[n]
+               and not (n in may_raise and saved.get(n) is not None and config[n] > saved[n])]
     if not changed:
         return None
     flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
@@ -61,19 +66,21 @@ def hidden_layers(text: str, minimum: int = 2) -> list[int] | str:
 
 
 def prepare_out(out: Path, config: Mapping, names: Sequence[str], files: Sequence[Path], restart: bool,
-                model: str) -> str | None:
+                model: str, *, may_raise: Sequence[str] = (), older_default: Mapping[str, Any] | None = None) -> str | None:
     """Readies ``out`` for a run whose options are ``config``: with ``restart``, deletes ``files``
     (the earlier run's checkpoints and outputs) first; refuses a directory that holds a run with
-    other options among ``names``; writes config.json. Returns what is wrong, or None."""
+    other options among ``names`` (``may_raise``, ``older_default``: see :func:`changed_options`);
+    writes config.json. Returns what is wrong, or None."""
     from .._io import atomic_write
 
     if restart:
         for path in [*files, out / "config.json"]:
             path.unlink(missing_ok=True)
-    changed = changed_options(out / "config.json", config, names)
+    changed = changed_options(out / "config.json", config, names, may_raise=may_raise, older_default=older_default)
     if changed:
+        grow = "".join(f" (--{n.replace('_', '-')} may be raised to go on training)" for n in may_raise)
         return (f"{out} holds a {model} trained with {changed[0]}, not {changed[1]}. Pass the same options to "
-                "resume it, --restart to start over, or another --out.")
+                f"resume it{grow}, --restart to start over, or another --out.")
     with atomic_write(out / "config.json", "w") as f:
         json.dump(config, f, indent=2)
     return None

@@ -10,7 +10,8 @@ import torch
 from ._common import fail, hidden_layers
 from ._autoregressive import add_common_options, run_autoregressive
 
-_OPTIONS = ("data", "hidden", "masks", "direct", "epochs", "batch_size", "lr", "order_agnostic", "seed")
+_OPTIONS = ("data", "hidden", "masks", "direct", "epochs", "batch_size", "lr", "lr_schedule", "order_agnostic",
+            "seed")
 
 
 def add_parser(train_sub) -> None:
@@ -44,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
                     generator=torch.Generator().manual_seed(args.seed))
 
     def train(made, rows, checkpoint, generator, progress, eval_fn):
-        return fit_made(made, rows, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, generator=generator,
-                        checkpoint=checkpoint, progress=progress, eval_fn=eval_fn)
+        return fit_made(made, rows, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        lr_schedule=args.lr_schedule, generator=generator, checkpoint=checkpoint, progress=progress,
+                        eval_fn=eval_fn)
 
     def final_scores(made, rows):
         if made.n_masks == 1:

@@ -10,7 +10,7 @@ import torch
 from ._common import fail
 from ._autoregressive import add_common_options, run_autoregressive
 
-_OPTIONS = ("data", "hidden", "epochs", "batch_size", "lr", "order_agnostic", "seed")
+_OPTIONS = ("data", "hidden", "epochs", "batch_size", "lr", "lr_schedule", "order_agnostic", "seed")
 
 
 def add_parser(train_sub) -> None:
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     def train(nade, rows, checkpoint, generator, progress, eval_fn):
         return fit_nade(nade, rows, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        order_agnostic=args.order_agnostic, generator=generator, checkpoint=checkpoint,
-                        progress=progress, eval_fn=eval_fn)
+                        lr_schedule=args.lr_schedule, order_agnostic=args.order_agnostic, generator=generator,
+                        checkpoint=checkpoint, progress=progress, eval_fn=eval_fn)
 
     def final_scores(nade, rows):
         scores = {"own ordering": nade.log_prob(rows)}

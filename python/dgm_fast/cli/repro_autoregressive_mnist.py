@@ -31,6 +31,8 @@ def add_parser(papers) -> None:
         "again resumes.")
     p.add_argument("--epochs", type=int, default=100, help="epochs per row (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], default="constant",
+                   help="the learning rate over the epochs (default: %(default)s; see dgm-fast train made --help)")
     p.add_argument("--nade-hidden", default="500", help="NADE's hidden units (default: %(default)s, the paper's)")
     p.add_argument("--made-hidden", default="2000,2000",
                    help="MADE's hidden widths (default: %(default)s; the paper's 8000,8000 take about 16 times "
@@ -46,8 +48,8 @@ def add_parser(papers) -> None:
 
 
 def _row_args(args: argparse.Namespace, row: str) -> argparse.Namespace:
-    common = {"data": "mnist", "epochs": args.epochs, "batch_size": 100, "lr": args.lr, "order_agnostic": False,
-              "seed": args.seed, "out": str(Path(args.out) / row), "quiet": args.quiet, "no_plots": args.no_plots,
+    common = {"data": "mnist", "epochs": args.epochs, "batch_size": 100, "lr": args.lr, "lr_schedule": args.lr_schedule,
+              "order_agnostic": False, "seed": args.seed, "out": str(Path(args.out) / row), "quiet": args.quiet, "no_plots": args.no_plots,
               "restart": args.restart}
     if row == "nade":
         return argparse.Namespace(**common, hidden=args.nade_hidden, orderings=1)
@@ -69,11 +71,14 @@ def run(args: argparse.Namespace) -> int:
         code = command.run(_row_args(args, row))
         if code != 0:
             return code
-    lines = [f"date: {datetime.date.today()}; machine: {describe()}; command: `dgm-fast repro autoregressive-mnist "
-             f"--epochs {args.epochs} --lr {args.lr:g} --nade-hidden {args.nade_hidden} --made-hidden "
-             f"{args.made_hidden} --masks {args.masks} --seed {args.seed}`", "",
-             "| model | epochs | train time (s) | last validation log p(x) | test log p(x) (exact) | ± s.e. (images) "
-             "| paper (test) |", "|---|---|---|---|---|---|---|"]
+    # Each row's own settings come from its config.json: the rows may have been run by different
+    # invocations (e.g. --only made with another --lr).
+    lines = [f"date: {datetime.date.today()}; machine: {describe()}; last command: `dgm-fast repro "
+             f"autoregressive-mnist --epochs {args.epochs} --lr {args.lr:g} --lr-schedule {args.lr_schedule} "
+             f"--nade-hidden {args.nade_hidden} --made-hidden {args.made_hidden} --masks {args.masks} "
+             f"--seed {args.seed}" + "".join(f" --only {row}" for row in args.only or ()) + "`", "",
+             "| model | training | epochs | train time (s) | last validation log p(x) | test log p(x) (exact) "
+             "| ± s.e. (images) | paper (test) |", "|---|---|---|---|---|---|---|---|"]
     for row in _ROWS:
         path = out / row / "result.json"
         if not path.exists():
@@ -83,11 +88,12 @@ def run(args: argparse.Namespace) -> int:
         history = result["history"]
         name = (f"NADE, {config['hidden']} hidden" if row == "nade"
                 else f"MADE, hidden {config['hidden']}, {config['masks']} mask sets")
+        training = f"Adam, lr {config['lr']:g}, {config.get('lr_schedule', 'constant')}"
+        seconds = sum(h.get("seconds", 0.0) for h in history)
+        valid = f"{history[-1]['valid_log_prob']:.2f}" if history else "—"
         for score, value in result["test_log_likelihood"].items():
-            lines.append(f"| {name} ({score}) | {len(history)} | {sum(h.get('seconds', 0.0) for h in history):.0f} | "
-                         f"{history[-1]['valid_log_prob']:.2f} | {value['mean']:.2f} | {value['std_error']:.2f} | "
-                         f"{PUBLISHED[row]} |" if history else f"| {name} ({score}) | 0 | 0 | — | {value['mean']:.2f} "
-                         f"| {value['std_error']:.2f} | {PUBLISHED[row]} |")
+            lines.append(f"| {name} ({score}) | {training} | {len(history)} | {seconds:.0f} | {valid} | "
+                         f"{value['mean']:.2f} | {value['std_error']:.2f} | {PUBLISHED[row]} |")
     lines += ["", "MNIST binarized stochastically once (the papers: a fixed binarization); 10,000 test images; the "
               "exact log-likelihood, so ± s.e. is only the spread over the test images. Validation: MNIST's 10,000 "
               "validation images (MADE: its first mask set only)."]
