@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..train.loop import LR_SCHEDULES
 from ._common import fail, plots_unavailable, prepare_out, run_training
 
 EVAL_BATCH = 1000  # rows per call when the validation and test sets are scored
@@ -21,7 +22,7 @@ def add_common_options(p, *, hidden: str, epochs: int, batch_size: int, lr: floa
     p.add_argument("--epochs", type=int, default=epochs, help="(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=batch_size, help="(default: %(default)s)")
     p.add_argument("--lr", type=float, default=lr, help="Adam's learning rate (default: %(default)s)")
-    p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], default="constant",
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                    help="the learning rate over the epochs: constant, or decayed to 0 at --epochs along a line or a "
                    "half cosine (default: %(default)s). Under a constant rate a finished or interrupted run can be "
                    "continued with a larger --epochs")

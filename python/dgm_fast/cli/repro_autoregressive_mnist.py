@@ -16,6 +16,7 @@ import datetime
 import json
 from pathlib import Path
 
+from ..train.loop import LR_SCHEDULES
 from ._common import fail
 
 PUBLISHED = {"nade": "−88.86 (Larochelle & Murray 2011)", "made": "−86.64 (Germain et al. 2015, 8000-8000)"}
@@ -31,7 +32,7 @@ def add_parser(papers) -> None:
         "again resumes.")
     p.add_argument("--epochs", type=int, default=100, help="epochs per row (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
-    p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], default="constant",
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                    help="the learning rate over the epochs (default: %(default)s; see dgm-fast train made --help)")
     p.add_argument("--nade-hidden", default="500", help="NADE's hidden units (default: %(default)s, the paper's)")
     p.add_argument("--made-hidden", default="2000,2000",
@@ -48,8 +49,9 @@ def add_parser(papers) -> None:
 
 
 def _row_args(args: argparse.Namespace, row: str) -> argparse.Namespace:
-    common = {"data": "mnist", "epochs": args.epochs, "batch_size": 100, "lr": args.lr, "lr_schedule": args.lr_schedule,
-              "order_agnostic": False, "seed": args.seed, "out": str(Path(args.out) / row), "quiet": args.quiet, "no_plots": args.no_plots,
+    common = {"data": "mnist", "epochs": args.epochs, "batch_size": 100, "lr": args.lr,
+              "lr_schedule": args.lr_schedule, "order_agnostic": False, "seed": args.seed,
+              "out": str(Path(args.out) / row), "quiet": args.quiet, "no_plots": args.no_plots,
               "restart": args.restart}
     if row == "nade":
         return argparse.Namespace(**common, hidden=args.nade_hidden, orderings=1)

@@ -30,7 +30,7 @@ from . import distributed
 
 from .checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["Stateful", "fit", "fused_adam", "make_loader", "make_schedule"]
+__all__ = ["LR_SCHEDULES", "Stateful", "fit", "fused_adam", "make_loader", "make_schedule"]
 
 CHECKPOINT_FORMAT = 1
 _CHUNK_BATCHES = 256  # run_batches gets at most this many batches' rows at a time
@@ -170,6 +170,10 @@ def fused_adam(params, device: torch.device, **kwargs) -> torch.optim.Adam:
     update (measured: half of a batch-20 wake-sleep update at 784-200-200). ``kwargs`` go to
     ``torch.optim.Adam``."""
     return torch.optim.Adam(params, fused=torch.device(device).type in ("cpu", "cuda"), **kwargs)
+
+
+# The learning-rate schedules fit knows by name (the commands offer them as --lr-schedule).
+LR_SCHEDULES = ("constant", "linear", "cosine")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, lr_schedule, epochs: int | None):
